@@ -79,11 +79,18 @@ def fetch_tokenizer(name: str) -> Path:
 @functools.lru_cache(maxsize=None)
 def load_tokenizer(name: str):  # type: ignore[no-untyped-def]
     """A transformers fast tokenizer for ``name`` from the cache (the loading path each asset needs); cached."""
-    from transformers import GPT2TokenizerFast, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     d = fetch_tokenizer(name)
     if name == "gpt2":
-        return GPT2TokenizerFast(vocab_file=str(d / "encoder.json"), merges_file=str(d / "vocab.bpe"))
+        # transformers 5 ignores GPT2TokenizerFast(vocab_file=, merges_file=); build the backend directly.
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+        backend = Tokenizer(models.BPE.from_file(str(d / "encoder.json"), str(d / "vocab.bpe")))
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        backend.decoder = decoders.ByteLevel()
+        eot = "<|endoftext|>"
+        return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=eot, eos_token=eot, unk_token=eot)
     import json
 
     cfg = json.loads((d / "tokenizer_config.json").read_text())

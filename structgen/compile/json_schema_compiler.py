@@ -1,0 +1,56 @@
+"""JSON Schema × vocabulary -> token engine: lower the schema to the grammar IR, then compile it.
+
+Called by ``structgen.compile(vocab, json_schema=...)``; options are the keyword arguments of
+``compile`` other than the constraint and ``limits``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from structgen.limits import DEFAULT_LIMITS, Limits
+from structgen.runtime.engine import TokenEngine
+from structgen.vocab.vocabulary import Vocabulary
+
+OPTIONS = {
+    "style": "output formatting: 'default' ({\"a\": 1, \"b\": [1, 2]}), 'compact', 'pretty', 'flexible'",
+    "indent": "spaces per level for style='pretty' (default 2)",
+    "max_ws": "most whitespace characters around each punctuation mark for style='flexible' (default 4)",
+    "property_order": "'schema' (declared order, the default) or 'any' (any order, required enforced, no duplicates)",
+    "lenient": "drop keywords that cannot be enforced exactly instead of raising UnsupportedSchema (listed in info['dropped'])",
+    "formats": "'enforce' (the default: date-time, date, time, duration, email, hostname, ipv4, ipv6, uri, uri-reference, uuid, json-pointer) or 'ignore'",
+    "registry": "{uri: schema} for remote $ref targets (nothing is ever fetched)",
+    "draft": "dialect of schemas without $schema: '2020-12' (the default), '2019-09', '7', '6' or '4'",
+}
+
+
+def compile_json_schema_engine(
+    schema: Any, vocab: Vocabulary, limits: Limits | None, options: dict[str, Any]
+) -> tuple[TokenEngine, dict[str, Any]]:
+    """Compile a JSON Schema (dict or bool) into a token engine plus an info dict.
+
+    Options (keyword arguments of ``structgen.compile``): see ``OPTIONS``. Raises
+    ``InvalidSchema``, ``UnsatisfiableSchema``, ``UnsupportedSchema`` (naming keyword and JSON
+    pointer) or ``LimitExceeded``. ``info`` holds ``draft``, ``style``, grammar sizes, ``dropped``
+    (what ``lenient=True`` dropped) and ``report`` (how each keyword is enforced, as ``explain``).
+    """
+    from structgen.compile.grammar_compiler import compile_grammar_engine
+    from structgen.frontends.json_schema.lowering import lower_schema
+
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise TypeError(f"unknown JSON Schema option(s) {unknown}; known: {sorted(OPTIONS)}")
+    limits = limits or DEFAULT_LIMITS
+    lowered = lower_schema(schema, options, limits)
+    engine = cast(TokenEngine, compile_grammar_engine(lowered.grammar, vocab, limits))
+    info = {
+        "kind": "json_schema",
+        "draft": lowered.draft,
+        "style": options.get("style", "default"),
+        "property_order": options.get("property_order", "schema"),
+        "grammar_rules": lowered.num_rules,
+        "grammar_terminals": lowered.num_terminals,
+        "dropped": list(lowered.dropped),
+        "report": list(lowered.report),
+    }
+    return engine, info

@@ -1,0 +1,275 @@
+"""CFG infilling: can a partially unmasked output still be completed to a word of the grammar?
+
+A partial output is words (decoded text of consecutive committed tokens) separated by gaps (runs of
+masked positions). Following Mündler et al. (arXiv 2508.10111, see ``docs/design/dingo.md`` §CFG), a
+gap is over-approximated by ``Σ*`` (any byte string), so the completions form the regular language
+``C = w0 Σ* w1 Σ* … wk`` and the question is whether ``L(G) ∩ C ≠ ∅``. Sound in the direction that
+matters for decoding: a token is never rejected when some completion exists; an accepted token may
+lead to a dead end when the remaining slots are too few (the loop then resamples).
+
+How *(ours)*: instead of lexing each word into partial lexemes and building a terminal-level NFA, we
+work on byte positions of ``C`` directly.
+
+1. **Terminal relations** ``R_T[i, j]``: some lexeme of terminal ``T`` drives ``C`` from position ``i`` to
+   ``j``. One left-to-right sweep propagates (origin, lexer state) pairs through the grammar's
+   combined lexer DFA: word bytes step the DFA, gap positions apply the reachability closure of the
+   lexer DFA (``Σ*``). A lexeme may end at ``j`` only if it is a maximal munch there: when the next
+   byte is already fixed (no gap), the lexer must not be able to continue with it. The terminal of a
+   lexeme is its highest-priority accepting terminal(s).
+2. **Ignored terminals** (``%ignore``): their relations are closed reflexively-transitively into ``J``
+   and composed in front of every terminal and at the end.
+3. **Earley over positions**: an Earley recogniser whose scanner follows ``R_T`` edges; at a gap any
+   terminal may also be scanned in place (a loop), so each Earley set is closed under that. The
+   intersection is non-empty iff ``start → …•`` with origin 0 is in a set ``i`` with ``J[i, end]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from structgen.automaton.dfa import DEAD
+
+
+@dataclass(frozen=True)
+class _Rule:
+    lhs: int
+    rhs: tuple[int, ...]  # symbol ids: terminals are < n_terms, nonterminals >= n_terms
+
+
+@dataclass(eq=False)
+class InfillChecker:
+    """CFG ∩ completion-language emptiness checks for one grammar × vocabulary."""
+
+    grammar: Any  # structgen.ir.grammar.Grammar
+    vocab: Any = None
+    checks: int = 0
+    _cache: dict[Any, bool] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        from structgen.automaton.lexer import build_lexer_dfa
+
+        g = self.grammar
+        lex = build_lexer_dfa(g.terminals)
+        self.lexer = lex
+        self.trans = np.asarray(lex.dfa.transitions)  # (S, 256) int32
+        self.lex_start = int(lex.dfa.start)
+        n_s = self.trans.shape[0]
+        names = list(lex.names)
+        self.term_names = names
+        prio = [t.priority for t in g.terminals]
+        # per lexer state: the terminals a lexeme ending here counts as (max priority among accepted)
+        emit = np.zeros((n_s, len(names)), dtype=bool)
+        for s in range(n_s):
+            bits = int(lex.accepts[s])
+            acc = [k for k in range(len(names)) if bits >> k & 1]
+            if acc:
+                top = max(prio[k] for k in acc)
+                for k in acc:
+                    if prio[k] == top:
+                        emit[s, k] = True
+        emit[self.lex_start] = False  # lexemes are non-empty
+        self.emit = emit
+        # reach[s, s']: s' reachable from s by some byte string (reflexive)
+        adj = np.zeros((n_s, n_s), dtype=bool)
+        for s in range(1, n_s):
+            adj[s, self.trans[s][self.trans[s] != DEAD]] = True
+        reach = np.eye(n_s, dtype=bool) | adj
+        while True:
+            nxt = reach | ((reach.astype(np.float32) @ reach.astype(np.float32)) > 0)
+            if (nxt == reach).all():
+                break
+            reach = nxt
+        reach[DEAD] = False
+        reach[:, DEAD] = False
+        self.reach = reach
+        self.can_continue = self.trans != DEAD  # (S, 256)
+        self.nonempty_terms = emit[reach[self.lex_start]].any(axis=0)  # terminals with a non-empty lexeme
+        ignore = set(g.ignore)
+        self.ignore_ids = [k for k, n in enumerate(names) if n in ignore]
+        # grammar: symbols
+        n_t = len(names)
+        nts = sorted({r.lhs for r in g.rules} | {s.name for r in g.rules for s in r.rhs if not s.is_terminal})
+        self.nt_id = {n: n_t + i for i, n in enumerate(nts)}
+        tid = {n: k for k, n in enumerate(names)}
+        rules = []
+        for r in g.rules:
+            rhs = tuple(tid[s.name] if s.is_terminal else self.nt_id[s.name] for s in r.rhs)
+            rules.append(_Rule(self.nt_id[r.lhs], rhs))
+        self.n_terms = n_t
+        self.start_sym = self.nt_id[g.start]
+        self.rules = rules
+        self.by_lhs: dict[int, list[int]] = {}
+        for i, r in enumerate(rules):
+            self.by_lhs.setdefault(r.lhs, []).append(i)
+        nullable: set[int] = set()
+        changed = True
+        while changed:
+            changed = False
+            for r in rules:
+                if r.lhs not in nullable and all(s in nullable for s in r.rhs):
+                    nullable.add(r.lhs)
+                    changed = True
+        self.nullable = nullable
+
+    @staticmethod
+    def from_lark(text: str, vocab: Any = None, start: str = "start") -> InfillChecker:
+        from structgen.frontends.lark_frontend import grammar_from_lark
+
+        return InfillChecker(grammar_from_lark(text, start=start), vocab)
+
+    # ---- building C from tokens ----------------------------------------------------------------
+    def segments_of(self, tokens: list[int | None]) -> list[bytes | None] | None:
+        """Token ids (None = masked) -> words and gaps; None when a non-EOS special token occurs."""
+        vocab = self.vocab
+        segs: list[bytes | None] = []
+        cur = b""
+        for t in tokens:
+            if t is None:
+                if cur:
+                    segs.append(cur)
+                    cur = b""
+                if not segs or segs[-1] is not None:
+                    segs.append(None)
+                continue
+            if t in vocab.eos_ids:
+                break
+            if t in vocab.special_ids or not 0 <= t < vocab.num_tokens:
+                return None
+            cur += vocab.token_bytes[t]
+        if cur:
+            segs.append(cur)
+        return segs
+
+    def check(self, tokens: list[int | None], complete: bool = False) -> bool:
+        """Whether the token sequence (None = one masked slot) can be completed to a word of the grammar."""
+        segs = self.segments_of(list(tokens))
+        if segs is None:
+            return False
+        if complete and any(s is None for s in segs):
+            return False
+        return self.check_segments(segs)
+
+    def check_text(self, parts: list[str | None]) -> bool:
+        """Same on text: ``["{", None, "}"]`` is ``{`` gap ``}``."""
+        return self.check_segments([None if p is None else p.encode("utf-8") for p in parts])
+
+    # ---- the check -----------------------------------------------------------------------------
+    def check_segments(self, segs: list[bytes | None]) -> bool:
+        key = tuple(segs)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        self.checks += 1
+        data = bytearray()
+        gap_at: list[int] = []
+        for s in segs:
+            if s is None:
+                gap_at.append(len(data))
+            else:
+                data += s
+        m = len(data)
+        gap = np.zeros(m + 1, dtype=bool)
+        gap[gap_at] = True
+        rel = self._terminal_relations(bytes(data), gap)
+        ans = self._earley(rel, gap, m)
+        if len(self._cache) > 50_000:
+            self._cache.clear()
+        self._cache[key] = ans
+        return ans
+
+    def _terminal_relations(self, data: bytes, gap: np.ndarray) -> np.ndarray:
+        """``(T, M+1, M+1)`` bool: R[T, i, j]."""
+        m = len(data)
+        n_t = self.n_terms
+        rel = np.zeros((n_t, m + 1, m + 1), dtype=bool)
+        origins = np.zeros(0, dtype=np.int64)
+        states = np.zeros(0, dtype=np.int64)
+        emit = self.emit
+        for i in range(m + 1):
+            origins = np.r_[origins, i]
+            states = np.r_[states, self.lex_start]
+            if gap[i]:
+                o_idx, s_idx = np.nonzero(self.reach[states])
+                origins, states = origins[o_idx], s_idx.astype(np.int64)
+                keys = np.unique(origins * self.trans.shape[0] + states)
+                origins, states = keys // self.trans.shape[0], keys % self.trans.shape[0]
+            # lexeme ends at i (maximal munch when the next byte is fixed)
+            if len(states):
+                ok = emit[states]  # (P, T)
+                if not gap[i] and i < m:
+                    ok = ok & ~self.can_continue[states, data[i]][:, None]
+                po, pt = np.nonzero(ok)
+                rel[pt, origins[po], i] = True
+            if gap[i]:
+                rel[self.nonempty_terms, i, i] = True
+            if i == m:
+                break
+            nxt = self.trans[states, data[i]]
+            live = nxt != DEAD
+            origins, states = origins[live], nxt[live].astype(np.int64)
+        return rel
+
+    def _earley(self, rel: np.ndarray, gap: np.ndarray, m: int) -> bool:
+        n_pos = m + 1
+        # J: ignored lexemes, reflexive-transitive
+        j = np.eye(n_pos, dtype=bool)
+        if self.ignore_ids:
+            j |= rel[self.ignore_ids].any(axis=0)
+            jf = j.astype(np.float32)
+            while True:
+                nxt = (jf @ jf) > 0
+                if (nxt == j).all():
+                    break
+                j = nxt
+                jf = j.astype(np.float32)
+        jf = j.astype(np.float32)
+        # effective scan edges: ignored* then terminal
+        scan = (jf[None] @ rel.astype(np.float32)) > 0  # (T, M+1, M+1)
+        scan_targets = [[np.flatnonzero(scan[t, i]).tolist() for i in range(n_pos)] for t in range(self.n_terms)]
+        rules = self.rules
+        sets: list[set[tuple[int, int, int]]] = [set() for _ in range(n_pos)]
+        agenda: list[list[tuple[int, int, int]]] = [[] for _ in range(n_pos)]
+        done_here: list[dict[int, set[int]]] = [dict() for _ in range(n_pos)]  # completed X with origin o at i
+        waiting: list[dict[int, list[tuple[int, int, int]]]] = [dict() for _ in range(n_pos)]
+        n_t = self.n_terms
+        top = -1  # synthetic rule index for S' -> S
+
+        def add(i: int, item: tuple[int, int, int]) -> None:
+            if item not in sets[i]:
+                sets[i].add(item)
+                agenda[i].append(item)
+
+        add(0, (top, 0, 0))
+        final_sets = np.flatnonzero(j[:, m])
+        for i in range(n_pos):
+            ag = agenda[i]
+            while ag:
+                r, dot, o = ag.pop()
+                rhs = (self.start_sym,) if r == top else rules[r].rhs
+                if dot == len(rhs):
+                    lhs = -2 if r == top else rules[r].lhs
+                    if lhs == -2:
+                        continue
+                    dh = done_here[i].setdefault(lhs, set())
+                    if o in dh:
+                        continue
+                    dh.add(o)
+                    for r2, d2, o2 in list(waiting[o].get(lhs, ())):
+                        add(i, (r2, d2 + 1, o2))
+                    continue
+                sym = rhs[dot]
+                if sym < n_t:
+                    for k in scan_targets[sym][i]:
+                        add(k, (r, dot + 1, o))
+                    continue
+                waiting[i].setdefault(sym, []).append((r, dot, o))
+                if i in done_here[i].get(sym, ()):
+                    add(i, (r, dot + 1, o))
+                if sym in self.nullable:
+                    add(i, (r, dot + 1, o))
+                for ri in self.by_lhs.get(sym, ()):
+                    add(i, (ri, 0, i))
+        return any((top, 1, 0) in sets[i] for i in final_sets)

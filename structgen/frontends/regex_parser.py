@@ -1,0 +1,407 @@
+"""Python ``re`` syntax -> structgen's regex AST.
+
+The pattern is parsed by Python's own parser (``re._parser``, formerly ``sre_parse``), so the syntax,
+escapes, verbose mode and error positions are exactly Python's. The parse tree is then lowered:
+
+* literals, ``.`` (no newline unless DOTALL), classes (negated, ranges), ``\\d \\w \\s \\D \\W \\S``
+  with Python's Unicode semantics for ``str`` patterns (``\\d`` = ``str.isdecimal``, ``\\w`` =
+  ``str.isalnum`` or ``_``, ``\\s`` = ``str.isspace``; ASCII versions under ``(?a)``);
+* all quantifiers (greedy and lazy describe the same language), alternation, groups of every kind,
+  inline flags (global and scoped) ``i m s x a``;
+* IGNORECASE follows ``re`` exactly for ``str`` patterns: a character ``ch`` matches literal ``c``
+  iff ``lower(ch) == lower(c)`` (simple case mapping, plus ``re``'s extra equivalences such as
+  ``s``/``ſ``); a class matches ``ch`` iff ``lower(ch)`` is in the lowered class;
+* anchors ``^ $ \\A \\Z`` are accepted where nothing can precede (resp. follow) them: whole-output
+  matching makes them no-ops there. Elsewhere they are refused.
+
+Refused with :class:`~structgen.errors.UnsupportedRegex` (construct and position named):
+backreferences, lookahead/lookbehind, conditionals, atomic groups, possessive quantifiers, word
+boundaries and inner anchors. Malformed patterns raise :class:`~structgen.errors.InvalidRegex` with
+Python's error position. Surrogate code points are never matched (they have no UTF-8 encoding).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache, lru_cache
+from typing import Any
+
+from structgen.automaton.utf8 import UNIVERSE, Ranges, complement, intersect, normalize, subtract, union
+from structgen.errors import InvalidRegex, LimitExceeded, UnsupportedRegex
+from structgen.frontends.regex_ast import EMPTY, Alt, CharSet, Concat, Node, Repeat
+from structgen.limits import DEFAULT_LIMITS, Limits
+
+try:  # Python >= 3.11
+    from re import _constants as C  # type: ignore[attr-defined]
+    from re import _parser as sre_parse  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - Python 3.10
+    import sre_constants as C  # type: ignore[no-redef]
+    import sre_parse  # type: ignore[no-redef]
+
+__all__ = ["parse_regex", "parse_literal", "flags_from_string"]
+
+_FLAG_LETTERS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE, "a": re.ASCII, "u": re.UNICODE}
+
+
+def flags_from_string(flags: str) -> int:
+    """``"imsx"`` letters -> ``re`` flag bits (Lark-style flag strings)."""
+    out = 0
+    for ch in flags:
+        if ch not in _FLAG_LETTERS:
+            raise InvalidRegex(f"unknown regex flag {ch!r} in {flags!r} (known: imsxau)", flags, flags.index(ch))
+        out |= _FLAG_LETTERS[ch]
+    return out
+
+
+# ---- Unicode tables (built once per process) ------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _all_chars() -> str:
+    return "".join(map(chr, range(0x110000)))
+
+
+@cache
+def _category_ranges(pattern: str) -> Ranges:
+    """Code points matched by a one-character ``re`` pattern, found by letting ``re`` scan them all."""
+    text = _all_chars()
+    return normalize((m.start(), m.end() - 1) for m in re.finditer(pattern + "+", text))
+
+
+_ASCII_CATS = {
+    "digit": ((0x30, 0x39),),
+    "word": ((0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)),
+    "space": ((0x09, 0x0D), (0x20, 0x20)),
+}
+
+
+def _category(cat: Any, ascii_only: bool) -> Ranges:
+    name = str(cat).lower()
+    negate = "not_" in name
+    for kind in ("digit", "word", "space"):
+        if kind in name:
+            break
+    else:  # LINEBREAK categories are not produced by the str parser
+        raise UnsupportedRegex(f"category {cat}", "", None)
+    if ascii_only:
+        base: Ranges = _ASCII_CATS[kind]
+    else:
+        base = _category_ranges({"digit": r"\d", "word": r"\w", "space": r"\s"}[kind])
+    return complement(base) if negate else base
+
+
+@lru_cache(maxsize=1)
+def _case_tables() -> tuple[dict[int, int], dict[int, tuple[int, ...]], Ranges, dict[int, tuple[int, ...]]]:
+    """(lower map of chars whose lower differs, inverse of it, those chars as ranges, re's extra cases)."""
+    import _sre
+
+    lower: dict[int, int] = {}
+    tolower = _sre.unicode_tolower
+    for cp in range(0x110000):
+        lo = tolower(cp)
+        if lo != cp:
+            lower[cp] = lo
+    inverse: dict[int, list[int]] = {}
+    for cp, lo in lower.items():
+        inverse.setdefault(lo, []).append(cp)
+    try:
+        from re._casefix import _EXTRA_CASES as extra  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - Python 3.10
+        import sre_compile
+
+        extra = sre_compile._ignorecase_fixes  # type: ignore[attr-defined]
+    changed = normalize((cp, cp) for cp in lower)
+    return lower, {k: tuple(v) for k, v in inverse.items()}, changed, dict(extra)
+
+
+def _lowered(s: Ranges, ascii_only: bool) -> Ranges:
+    """``{lower(c) : c in s}`` plus ``re``'s extra equivalences (``sre_compile``'s charset fixup)."""
+    if ascii_only:
+        up = intersect(s, ((0x41, 0x5A),))
+        return union(s if not up else subtract(s, up), tuple((lo + 32, hi + 32) for lo, hi in up))
+    lower, _, changed, extra = _case_tables()
+    moved = intersect(s, changed)
+    out = [r for r in subtract(s, changed)] if moved else list(s)
+    for lo, hi in moved:
+        for cp in range(lo, hi + 1):
+            if cp in lower:
+                out.append((lower[cp], lower[cp]))
+    res = normalize(out)
+    add = [(e, e) for k, es in extra.items() if _contains(res, k) for e in es]
+    return normalize(list(res) + add) if add else res
+
+
+def _preimage(s: Ranges, ascii_only: bool) -> Ranges:
+    """``{ch : lower(ch) in s}``: the characters an IGNORECASE matcher accepts for the set ``s``."""
+    if ascii_only:
+        low = intersect(s, ((0x61, 0x7A),))
+        keep = subtract(s, ((0x41, 0x5A),))
+        return union(keep, tuple((lo - 32, hi - 32) for lo, hi in low))
+    lower, inverse, changed, _ = _case_tables()
+    out = list(subtract(s, changed))
+    size = sum(hi - lo + 1 for lo, hi in s)
+    if size <= 64:
+        for lo, hi in s:
+            for cp in range(lo, hi + 1):
+                out.extend((c, c) for c in inverse.get(cp, ()))
+    else:
+        out.extend((cp, cp) for cp, lo in lower.items() if _contains(s, lo))
+    return normalize(out)
+
+
+def _contains(s: Ranges, cp: int) -> bool:
+    from structgen.automaton.utf8 import contains
+
+    return contains(s, cp)
+
+
+def _iscased(cp: int, ascii_only: bool) -> bool:
+    if ascii_only:
+        return 0x41 <= cp <= 0x5A or 0x61 <= cp <= 0x7A
+    import _sre
+
+    return bool(_sre.unicode_iscased(cp))
+
+
+def _literal_set(cp: int, flags: int) -> Ranges:
+    if not flags & re.IGNORECASE:
+        return normalize(((cp, cp),))
+    ascii_only = bool(flags & re.ASCII)
+    if not _iscased(cp, ascii_only):
+        return normalize(((cp, cp),))
+    return _preimage(_lowered(((cp, cp),), ascii_only), ascii_only)
+
+
+# ---- source positions of constructs the tree does not locate ---------------------------------
+
+
+def _construct_positions(pattern: str, verbose: bool) -> dict[str, list[int]]:
+    """Offsets of anchors, lookarounds, backreferences... in source order (the tree has none)."""
+    pos: dict[str, list[int]] = {k: [] for k in ("anchor", "assert", "groupref", "conditional", "atomic", "possessive")}
+    i, n = 0, len(pattern)
+    quant_end = False  # the previous token was a quantifier
+    while i < n:
+        c = pattern[i]
+        was_quant = quant_end
+        quant_end = False
+        if c == "\\":
+            d = pattern[i + 1] if i + 1 < n else ""
+            if d in "AZbB":
+                pos["anchor"].append(i)
+            elif d in "123456789":
+                pos["groupref"].append(i)
+            i += 2
+            continue
+        if c == "[":
+            j = i + 1
+            if j < n and pattern[j] == "^":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+            i = j + 1
+            continue
+        if verbose and c == "#":
+            j = pattern.find("\n", i)
+            i = n if j < 0 else j + 1
+            continue
+        if c == "(" and pattern.startswith("?", i + 1):
+            rest = pattern[i + 2 : i + 5]
+            if rest.startswith(("=", "!", "<=", "<!")):
+                pos["assert"].append(i)
+            elif rest.startswith("P="):
+                pos["groupref"].append(i)
+            elif rest.startswith("("):
+                pos["conditional"].append(i)
+            elif rest.startswith(">"):
+                pos["atomic"].append(i)
+            elif rest.startswith("#"):
+                j = pattern.find(")", i)
+                i = n if j < 0 else j + 1
+                continue
+            i += 2
+            continue
+        if c in "^$":
+            pos["anchor"].append(i)
+        elif c in "*+?}":
+            if c == "+" and was_quant:
+                pos["possessive"].append(i - 1)
+            else:
+                quant_end = True
+        i += 1
+    return pos
+
+
+# ---- lowering ---------------------------------------------------------------------------------
+
+_ANCHOR_NAMES = {
+    C.AT_BEGINNING: "^",
+    C.AT_BEGINNING_STRING: "\\A",
+    C.AT_END: "$",
+    C.AT_END_STRING: "\\Z",
+    C.AT_BOUNDARY: "\\b",
+    C.AT_NON_BOUNDARY: "\\B",
+}
+
+
+class _Lowerer:
+    def __init__(self, pattern: str, flags: int, limits: Limits) -> None:
+        self.pattern = pattern
+        self.limits = limits
+        self.positions = _construct_positions(pattern, bool(flags & re.VERBOSE))
+        self.seen = {k: 0 for k in self.positions}
+
+    def _pos(self, kind: str) -> int | None:
+        k = self.seen[kind]
+        self.seen[kind] = k + 1
+        lst = self.positions[kind]
+        return lst[k] if k < len(lst) else None
+
+    def _refuse(self, construct: str, kind: str) -> UnsupportedRegex:
+        return UnsupportedRegex(construct, self.pattern, self._pos(kind))
+
+    @staticmethod
+    def _zero_width(item: tuple[Any, Any]) -> bool:
+        op, av = item
+        if op is C.AT:
+            return True
+        if op is C.SUBPATTERN:
+            return all(_Lowerer._zero_width(x) for x in av[-1])
+        return False
+
+    def seq(self, items: Any, flags: int, at_start: bool, at_end: bool) -> Node:
+        items = list(items)
+        out: list[Node] = []
+        n = len(items)
+        # prefix[j]: items[:j] are all zero-width; suffix[j]: items[j+1:] are all zero-width
+        zw = [self._zero_width(x) for x in items]
+        prefix_ok = [True] * (n + 1)
+        for j in range(n):
+            prefix_ok[j + 1] = prefix_ok[j] and zw[j]
+        suffix_ok = [True] * (n + 1)
+        for j in range(n - 1, -1, -1):
+            suffix_ok[j] = suffix_ok[j + 1] and zw[j]
+        for j, item in enumerate(items):
+            node = self.item(item, flags, at_start and prefix_ok[j], at_end and suffix_ok[j + 1])
+            if node is not EMPTY:
+                out.append(node)
+        if len(out) == 1:
+            return out[0]
+        return Concat(tuple(out))
+
+    def charset(self, s: Ranges) -> Node:
+        return CharSet(s)
+
+    def item(self, item: tuple[Any, Any], flags: int, at_start: bool, at_end: bool) -> Node:
+        op, av = item
+        ascii_only = bool(flags & re.ASCII)
+        if op is C.LITERAL:
+            return CharSet(_literal_set(av, flags))
+        if op is C.NOT_LITERAL:
+            return CharSet(complement(_literal_set(av, flags)))
+        if op is C.ANY:
+            return CharSet(UNIVERSE if flags & re.DOTALL else subtract(UNIVERSE, ((10, 10),)))
+        if op is C.IN:
+            return CharSet(self.char_class(av, flags))
+        if op is C.CATEGORY:
+            s = _category(av, ascii_only)
+            return CharSet(_preimage(s, ascii_only) if flags & re.IGNORECASE else s)
+        if op is C.BRANCH:
+            return Alt(tuple(self.seq(b, flags, at_start, at_end) for b in av[1]))
+        if op is C.SUBPATTERN:
+            _group, add_flags, del_flags, sub = av
+            return self.seq(sub, (flags | add_flags) & ~del_flags, at_start, at_end)
+        if op in (C.MAX_REPEAT, C.MIN_REPEAT):
+            lo, hi, sub = av
+            unbounded = hi == C.MAXREPEAT
+            for count in (lo,) if unbounded else (lo, hi):
+                if count > self.limits.max_repeat:
+                    raise LimitExceeded(
+                        "max_repeat", count, self.limits.max_repeat, f"parsing regex {self.pattern[:80]!r}"
+                    )
+            once = hi <= 1 and not unbounded
+            body = self.seq(sub, flags, at_start and once, at_end and once)
+            if lo == 1 and hi == 1:
+                return body
+            return Repeat(body, lo, None if unbounded else hi)
+        if op is C.AT:
+            name = _ANCHOR_NAMES.get(av, str(av))
+            pos = self._pos("anchor")
+            if av in (C.AT_BEGINNING, C.AT_BEGINNING_STRING) and at_start:
+                return EMPTY
+            if av in (C.AT_END, C.AT_END_STRING) and at_end:
+                return EMPTY
+            if av in (C.AT_BOUNDARY, C.AT_NON_BOUNDARY):
+                raise UnsupportedRegex(f"word boundary {name}", self.pattern, pos)
+            where = "start" if av in (C.AT_BEGINNING, C.AT_BEGINNING_STRING) else "end"
+            raise UnsupportedRegex(f"anchor {name} not at the {where} of the pattern", self.pattern, pos)
+        if op in (C.ASSERT, C.ASSERT_NOT):
+            direction, _sub = av
+            kind = (
+                ("lookahead" if direction == 1 else "lookbehind")
+                if op is C.ASSERT
+                else ("negative lookahead" if direction == 1 else "negative lookbehind")
+            )
+            raise self._refuse(kind, "assert")
+        if op is C.GROUPREF:
+            raise self._refuse("backreference", "groupref")
+        if op is C.GROUPREF_EXISTS:
+            raise self._refuse("conditional group (?(...)...)", "conditional")
+        if getattr(C, "ATOMIC_GROUP", None) is not None and op is C.ATOMIC_GROUP:
+            raise self._refuse("atomic group (?>...)", "atomic")
+        if getattr(C, "POSSESSIVE_REPEAT", None) is not None and op is C.POSSESSIVE_REPEAT:
+            raise self._refuse("possessive quantifier", "possessive")
+        raise UnsupportedRegex(f"regex construct {op}", self.pattern, None)
+
+    def char_class(self, items: Any, flags: int) -> Ranges:
+        ascii_only = bool(flags & re.ASCII)
+        icase = bool(flags & re.IGNORECASE)
+        negate = False
+        plain: list[tuple[int, int]] = []
+        cats: list[Ranges] = []
+        for op, av in items:
+            if op is C.NEGATE:
+                negate = True
+            elif op is C.LITERAL:
+                plain.append((av, av))
+            elif op is C.RANGE:
+                plain.append((av[0], av[1]))
+            elif op is C.CATEGORY:
+                cats.append(_category(av, ascii_only))
+            else:  # pragma: no cover - the str parser produces nothing else inside []
+                raise UnsupportedRegex(f"class item {op}", self.pattern, None)
+        base = normalize(plain)
+        if icase:
+            # re lowers the class members, then tests lower(ch) against them and the categories
+            s = _preimage(union(_lowered(base, ascii_only), *cats), ascii_only)
+        else:
+            s = union(base, *cats)
+        return complement(s) if negate else s
+
+
+def parse_regex(pattern: str, flags: str | int = "", limits: Limits | None = None) -> Node:
+    """Parse a Python regex (``str``) into structgen's regex AST; see the module doc for the subset."""
+    limits = limits or DEFAULT_LIMITS
+    if not isinstance(pattern, str):
+        raise TypeError(f"regex pattern must be a str, got {type(pattern).__name__}")
+    fl = flags_from_string(flags) if isinstance(flags, str) else int(flags)
+    try:
+        tree = sre_parse.parse(pattern, fl)
+    except re.error as e:
+        raise InvalidRegex(e.msg, pattern, e.pos) from None
+    except (OverflowError, RecursionError) as e:
+        raise InvalidRegex(str(e) or type(e).__name__, pattern, None) from None
+    all_flags = tree.state.flags | fl
+    lowerer = _Lowerer(pattern, all_flags, limits)
+    try:
+        return lowerer.seq(tree, all_flags, True, True)
+    except RecursionError:
+        raise LimitExceeded("max_nfa_states", -1, limits.max_nfa_states, "nesting too deep") from None
+
+
+def parse_literal(text: str, flags: str | int = "") -> Node:
+    """An exact string (a literal terminal), with IGNORECASE applied when ``i`` is in ``flags``."""
+    fl = flags_from_string(flags) if isinstance(flags, str) else int(flags)
+    items = tuple(CharSet(_literal_set(ord(c), fl)) for c in text)
+    return items[0] if len(items) == 1 else Concat(items)

@@ -1,0 +1,218 @@
+"""Generate docs/json-schema.md (the support page) from conformance results and explain() reports.
+
+python tests/conformance/make_support_doc.py        # from baseline.json (re-lowers the schemas)
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "json-schema.md"
+
+KEYWORDS = [
+    "type",
+    "enum",
+    "const",
+    "properties",
+    "required",
+    "additionalProperties",
+    "patternProperties",
+    "propertyNames",
+    "minProperties",
+    "maxProperties",
+    "items",
+    "prefixItems",
+    "additionalItems",
+    "minItems",
+    "maxItems",
+    "contains",
+    "minContains",
+    "maxContains",
+    "uniqueItems",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "format",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "not",
+    "if",
+    "dependentRequired",
+    "dependentSchemas",
+    "dependencies",
+    "$ref",
+    "$defs",
+    "definitions",
+    "$anchor",
+    "$id",
+    "$dynamicRef",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+]
+
+HOW = {
+    "type": "grammar: one alternative per allowed type (integer within number; 1.0 is an integer from draft 6 on)",
+    "enum": "literals of each value's canonical text; every value is checked against all sibling keywords with jsonschema",
+    "const": "a literal (same as a one-value enum)",
+    "properties": "grammar: keys in schema order (option property_order='any': any order, duplicates impossible)",
+    "required": "grammar: the key is not optional",
+    "additionalProperties": "grammar: extra keys are strings that exclude every declared name (regex over the key trie)",
+    "patternProperties": "grammar: key regex per pattern with additionalProperties: false, or trivially true pattern schemas; other combinations refused",
+    "propertyNames": "checked on declared names at compile time; a regex on extra keys (enum/const become optional keys)",
+    "minProperties": "grammar: counted states",
+    "maxProperties": "grammar: counted states",
+    "items": "grammar: element rule",
+    "prefixItems": "grammar: one rule per position",
+    "additionalItems": "grammar: element rule (draft 7 array-form items)",
+    "minItems": "grammar: counted chain",
+    "maxItems": "grammar: counted chain (up to Limits.max_repeat)",
+    "contains": "grammar: states count matching elements",
+    "minContains": "grammar: counted",
+    "maxContains": "grammar when the negation of 'contains' is expressible, else refused",
+    "uniqueItems": "grammar over the set of used values when items are a finite set of at most 8 values; else refused",
+    "minLength": "regex: bounded repeat of one JSON string character (code points, escapes count once)",
+    "maxLength": "regex (refused above Limits.max_repeat; next to a pattern only when implied or the pattern is one class repeated)",
+    "pattern": "regex: ECMA pattern translated to JSON string text (unanchored unless ^/$; backreferences, lookaround, \\p{..} refused)",
+    "format": "regex for date-time, date, time, duration, email, hostname, ipv4, ipv6, uri, uri-reference, uuid, json-pointer; other formats are annotations",
+    "minimum": "regex: exact decimal range (positional notation)",
+    "maximum": "regex: exact decimal range",
+    "exclusiveMinimum": "regex: exact decimal range",
+    "exclusiveMaximum": "regex: exact decimal range",
+    "multipleOf": "regex/grammar: 10^-n limits fraction digits; integer moduli by a digit automaton or enumeration; other decimals refused",
+    "anyOf": "grammar: union",
+    "oneOf": "grammar: union when branches are proven disjoint, else (B_i and not B_j); refused when neither works",
+    "allOf": "intersection: fragments merged keyword by keyword",
+    "not": "rewritten into positive keywords (types, excluded values, bounds, absent properties); refused when not expressible",
+    "if": "rewritten as (if and then) or (not if and else)",
+    "dependentRequired": "union of cases (property absent / present with its dependencies)",
+    "dependentSchemas": "union of cases",
+    "dependencies": "union of cases (draft 7)",
+    "$ref": "shared grammar rule; recursion becomes grammar recursion",
+    "$defs": "container",
+    "definitions": "container",
+    "$anchor": "resolved by the referencing library",
+    "$id": "base URI for $ref resolution",
+    "$dynamicRef": "refused",
+    "unevaluatedProperties": "refused (unless true)",
+    "unevaluatedItems": "refused (unless true)",
+}
+
+
+def _keywords_in(node: Any, acc: set[str]) -> None:
+    if isinstance(node, dict):
+        acc.update(k for k in node if isinstance(k, str))
+        for v in node.values():
+            _keywords_in(v, acc)
+    elif isinstance(node, list):
+        for v in node:
+            _keywords_in(v, acc)
+
+
+def write(results: dict[str, dict[str, Any]]) -> None:
+    summary = harness.summarize(results)
+    refusals = collections.Counter()
+    for r in results.values():
+        if r["status"].startswith("refused:"):
+            refusals[r["status"][len("refused:") :]] += 1
+    # per keyword: schemas using it in the suite, and how many of those compiled and passed
+    usage: dict[str, list[int]] = {k: [0, 0, 0] for k in KEYWORDS}
+    cases = {}
+    for draft in harness.DRAFTS:
+        for c in harness.suite_cases(draft):
+            cases[c["id"]] = c
+    for split in harness.SPLITS:
+        for c in harness.bench_cases(split, harness.BENCH_DEFAULT_N):
+            cases[c["id"]] = c
+    for cid, r in results.items():
+        c = cases.get(cid)
+        if c is None:
+            continue
+        kws: set[str] = set()
+        _keywords_in(c["schema"], kws)
+        for k in KEYWORDS:
+            if k in kws:
+                usage[k][0] += 1
+                usage[k][1] += r["status"] == "compiled"
+                usage[k][2] += harness.passed(r) and r["status"] == "compiled"
+    lines = [
+        "# JSON Schema support",
+        "",
+        "Generated by `python tests/conformance/run_conformance.py --update` from the conformance baseline",
+        "(`tests/conformance/baseline.json`); do not edit by hand.",
+        "",
+        "structgen enforces every keyword exactly or refuses the schema with `UnsupportedSchema` naming the",
+        "keyword and its JSON pointer (`lenient=True` drops refused keywords instead and lists them in",
+        "`compiled.info['dropped']`). `structgen.explain(schema)` shows, per pointer and keyword, how each",
+        "part is enforced.",
+        "",
+        "## Output formatting",
+        "",
+        '- `style=\'default\'`: `{"a": 1, "b": [1, 2]}` (separators `", "` and `": "`, one line).',
+        "- `style='compact'`: `{\"a\":1,\"b\":[1,2]}`; `style='pretty'` (`indent=2`): like `json.dumps(v, indent=2)`,",
+        "  nesting limited to `Limits.max_schema_depth`; `style='flexible'`: up to `max_ws` whitespace characters",
+        "  around each punctuation mark.",
+        "- Properties come in schema order; `property_order='any'` allows any order (required keys enforced, no",
+        "  duplicates; refused with `LimitExceeded` beyond 16 properties per object).",
+        "- Numbers with bounds are written in positional notation (no exponent); unbounded numbers may use one.",
+        "  Strings constrained by `pattern`, `format` or an excluded-name set use the canonical escaping of",
+        "  `json.dumps(s, ensure_ascii=False)`; other strings accept any JSON escape.",
+        "",
+        "## Conformance (default tier)",
+        "",
+        "A case passes when the schema compiles and every valid instance is accepted (as text in the default",
+        "formatting, and for one valid instance per case as Llama-3 tokens) and every invalid instance is",
+        "rejected, or when the schema is refused with a named error. Instances are re-serialized with the",
+        "default formatting (`formatting.dumps`); object keys are fed in whichever order the grammar accepts.",
+        "The Test Suite's `format.json` is left out: it checks that `format` is only an annotation, and",
+        "structgen asserts the formats it knows.",
+        "",
+        "| group | cases | compiled | passed | valid accepted | invalid rejected |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for g, s in summary.items():
+        lines.append(
+            f"| {g} | {s['cases']} | {s['compiled']} | {s['passed']} | {s['valid_ok']}/{s['valid']} | {s['invalid_ok']}/{s['invalid']} |"
+        )
+    lines += ["", "## Refusals", "", "| error | keyword or limit | cases |", "|---|---|---:|"]
+    for what, n in refusals.most_common():
+        err, _, kw = what.partition(":")
+        lines.append(f"| {err} | {kw or '-'} | {n} |")
+    lines += [
+        "",
+        "## Keywords",
+        "",
+        "Cases: schemas of the default tier that use the keyword anywhere; compiled and passed among them.",
+        "",
+        "| keyword | how it is enforced | cases | compiled | compiled and passed |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for k in KEYWORDS:
+        u = usage[k]
+        lines.append(f"| `{k}` | {HOW.get(k, '')} | {u[0]} | {u[1]} | {u[2]} |")
+    lines += [
+        "",
+        "Annotations (`title`, `description`, `default`, `examples`, `$comment`, `deprecated`, `readOnly`,",
+        "`writeOnly`, `contentMediaType`, ...) and unknown keywords are ignored, as JSON Schema requires.",
+        "",
+    ]
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text("\n".join(lines))
+    print("wrote", DOC)
+
+
+if __name__ == "__main__":
+    write(json.loads(harness.BASELINE.read_text()))
