@@ -209,6 +209,8 @@ def evals_section(args: argparse.Namespace) -> dict[str, Any]:
     stats: dict[str, Any] = {
         "awrs_evals": [],
         "awrs_s": [],
+        "awrsm_evals": [],
+        "awrsm_s": [],
         "mask_s": [],
         "lm_s": [],
         "l3_awrs_evals": [],

@@ -135,6 +135,13 @@ def prompt_for(item: dict[str, Any]) -> list[dict[str, str]]:
         {"role": "system", "content": "You call functions. Reply with only the JSON object of the call's arguments."},
         {
             "role": "user",
+            "content": 'Function:\n{"name": "add", "parameters": {"type": "dict", "properties": '
+            '{"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"]}}\n\n'
+            "Question: What is 2 plus 3?\n\nArguments of add as JSON:",
+        },
+        {"role": "assistant", "content": '{"a": 2, "b": 3}'},
+        {
+            "role": "user",
             "content": f"Function:\n{json.dumps(func)}\n\nQuestion: {question}\n\nArguments of {func['name']} as JSON:",
         },
     ]
@@ -142,7 +149,7 @@ def prompt_for(item: dict[str, Any]) -> list[dict[str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=50, help="items of BFCL_v4_simple_python (from the start)")
+    ap.add_argument("--n", type=int, default=25, help="items of BFCL_v4_simple_python (from the start)")
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: steady on a shared 2-core box)")
     ap.add_argument("--out", default=None, help="write per-item results as JSON here")

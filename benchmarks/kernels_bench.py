@@ -56,6 +56,7 @@ PEAK_GBS = {
     "RTX 3090": 936.0,
 }
 
+DEVICE = "cuda"  # tests set "cpu" (with the Triton interpreter) to smoke-test this script without a GPU
 BATCHES = [1, 8, 64, 128, 512]
 VOCABS = [32000, 128256, 151936, 262144]
 
@@ -119,7 +120,7 @@ def eager_time_us(fn: Callable[[], object], iters: int = 50) -> float:
 
 def measured_copy_gbs() -> float:
     n = 1 << 28  # 1 GiB of fp32
-    a = torch.empty(n, dtype=torch.float32, device="cuda")
+    a = torch.empty(n, dtype=torch.float32, device=DEVICE)
     b = torch.empty_like(a)
     us = cuda_time_us(lambda: b.copy_(a), reps=5, iters=5)
     return 2 * a.numel() * 4 / (us * 1e-6) / 1e9
@@ -137,8 +138,8 @@ def bench_apply(args: argparse.Namespace, peak: float | None, copy_gbs: float) -
     rows = []
     for vocab in args.vocabs:
         for batch in args.batches:
-            logits = torch.randn(batch, vocab, device="cuda", dtype=dtype)
-            bm = random_bitmask(batch, vocab, args.density, "cuda")
+            logits = torch.randn(batch, vocab, device=DEVICE, dtype=dtype)
+            bm = random_bitmask(batch, vocab, args.density, DEVICE)
             nbytes = batch * vocab * logits.element_size() + bm.numel() * 4
             ours = cuda_time_us(lambda: apply_token_bitmask_(logits, bm))
             ours_eager = eager_time_us(lambda: apply_token_bitmask_(logits, bm))
@@ -167,8 +168,8 @@ def bench_sweep(args: argparse.Namespace) -> list[dict]:
     out = []
     for vocab in (128256,):
         for batch in (1, 64, 512):
-            logits = torch.randn(batch, vocab, device="cuda", dtype=dtype)
-            bm = random_bitmask(batch, vocab, args.density, "cuda")
+            logits = torch.randn(batch, vocab, device=DEVICE, dtype=dtype)
+            bm = random_bitmask(batch, vocab, args.density, DEVICE)
             lg, b, a = check_apply_args(logits, bm, None, None)
             for block in (1024, 2048, 4096, 8192):
                 for warps in (4, 8, 16, 32):
@@ -195,9 +196,9 @@ def bench_sample(args: argparse.Namespace) -> list[dict]:
     rows = []
     for vocab in args.vocabs:
         for batch in args.batches:
-            logits = torch.randn(batch, vocab, device="cuda", dtype=dtype)
-            bm = random_bitmask(batch, vocab, args.density, "cuda")
-            seed = torch.tensor([1], dtype=torch.int64, device="cuda")
+            logits = torch.randn(batch, vocab, device=DEVICE, dtype=dtype)
+            bm = random_bitmask(batch, vocab, args.density, DEVICE)
+            seed = torch.tensor([1], dtype=torch.int64, device=DEVICE)
             work = logits.clone()
 
             def unfused() -> torch.Tensor:
@@ -223,10 +224,10 @@ def bench_sample(args: argparse.Namespace) -> list[dict]:
             row["speedup"] = row["unfused_us"] / row["fused_us"]
             row["speedup_topk_topp"] = row["unfused_topk_topp_us"] / row["fused_topk_topp_us"]
             states_n = 64
-            table = random_bitmask(states_n, vocab, args.density, "cuda")
-            nxt = torch.randint(1, states_n, (states_n, vocab), device="cuda", dtype=torch.int32)
+            table = random_bitmask(states_n, vocab, args.density, DEVICE)
+            nxt = torch.randint(1, states_n, (states_n, vocab), device=DEVICE, dtype=torch.int32)
             stepper = DfaStepper(table, nxt)
-            states = torch.randint(1, states_n, (batch,), device="cuda")
+            states = torch.randint(1, states_n, (batch,), device=DEVICE)
             row["dfa_step_us"] = cuda_time_us(lambda: stepper.step(logits, states))
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
@@ -312,31 +313,34 @@ def machine_info() -> str:
     return info
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options (also the hook for ``benchmarks/run.py``'s registry)."""
     ap.add_argument("--cpu", action="store_true", help="compare the CPU paths instead of the GPU kernels")
     ap.add_argument("--quick", action="store_true", help="a few sizes only")
     ap.add_argument("--sweep", action="store_true", help="tune the apply kernel's BLOCK and num_warps")
     ap.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16", "float16"])
     ap.add_argument("--density", type=float, default=0.5, help="fraction of allowed tokens in the random masks")
     ap.add_argument("--peak-gbs", type=float, default=None, help="the GPU's peak memory bandwidth, GB/s")
-    ap.add_argument("--out", type=Path, default=None, help="also write the markdown tables here")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (CPU mode)")
-    args = ap.parse_args(argv)
+
+
+NO_CUDA = (
+    "No CUDA device: the GPU kernel benchmark needs one. Nothing was measured.\n"
+    "Run `python benchmarks/kernels_bench.py --cpu` to compare the CPU paths."
+)
+
+
+def report(args: argparse.Namespace) -> str | None:
+    """The markdown tables, or None when the GPU benchmark was asked for and there is no CUDA device."""
     if args.threads:
         torch.set_num_threads(args.threads)
     args.batches = [1, 64] if args.quick else BATCHES
     args.vocabs = [32000, 128256] if args.quick else VOCABS
-    header = f"Machine: {machine_info()}\n\nCommand: `python benchmarks/kernels_bench.py {' '.join(argv if argv is not None else sys.argv[1:])}`\n"
-    sections = [header]
+    sections = [f"Machine: {machine_info()}\n"]
     if args.cpu:
         sections.append("### CPU paths: apply_token_bitmask_ (float32, best of 15, ms)\n\n" + table(bench_cpu(args)))
     elif not torch.cuda.is_available():
-        print(
-            "No CUDA device: the GPU kernel benchmark needs one. Nothing was measured.\n"
-            "Run `python benchmarks/kernels_bench.py --cpu` to compare the CPU paths."
-        )
-        return 0
+        return None
     elif args.sweep:
         sections.append("### apply kernel sweep (GPU time per call, us)\n\n" + table(bench_sweep(args)))
     else:
@@ -355,7 +359,20 @@ def main(argv: list[str] | None = None) -> int:
             "### fused sample_masked vs torch mask + softmax + multinomial (GPU time, us)\n\n"
             + table(bench_sample(args))
         )
-    text = "\n\n".join(sections) + "\n"
+    return "\n\n".join(sections) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(ap)
+    ap.add_argument("--out", type=Path, default=None, help="also write the markdown tables here")
+    args = ap.parse_args(argv)
+    text = report(args)
+    if text is None:
+        print(NO_CUDA)
+        return 0
+    cmd = "python benchmarks/kernels_bench.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    text = f"Command: `{cmd}`\n\n{text}"
     print(text)
     if args.out:
         args.out.write_text(text)

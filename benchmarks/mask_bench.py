@@ -73,7 +73,7 @@ def register_cases(suite: str, provider: Callable[[], list[Case]]) -> None:
 
 def suites() -> dict[str, Callable[[], list[Case]]]:
     try:  # grammar suites live beside this file when their engineer adds them
-        import grammar_cases  # type: ignore[import-not-found]  # noqa: F401
+        import grammar_masks  # type: ignore[import-not-found]  # noqa: F401
     except ImportError:
         pass
     return _SUITES

@@ -20,10 +20,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from structgen.kernels import apply_token_bitmask_
 from transformers import LogitsProcessor
 
 import structgen
-from structgen.kernels import apply_token_bitmask_
 
 
 class StructgenLogitsProcessor(LogitsProcessor):

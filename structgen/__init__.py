@@ -9,6 +9,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+# Bound eagerly: the subpackage ``structgen.compile`` would otherwise shadow the function once any of
+# its modules is imported. It costs only numpy.
+from structgen.compile.compiler import compile
 from structgen.errors import (
     CompileError,
     GenerationError,
@@ -33,7 +36,6 @@ _LAZY = {
     "Matcher": "structgen.runtime.matcher",
     "Vocabulary": "structgen.vocab.vocabulary",
     "allocate_bitmask": "structgen.runtime.bitmask",
-    "compile": "structgen.compile.compiler",
     "explain": "structgen.frontends.json_schema.explain",
     "generate": "structgen.api.generate",
     "load": "structgen.api.loading",
@@ -65,7 +67,7 @@ __all__ = [
     "generate",
     "load",
     "stream",
-    ]
+]
 
 
 def __getattr__(name: str) -> Any:

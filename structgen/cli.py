@@ -126,6 +126,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return demo_main()
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from structgen.integrations.openai_server import ServerConfig, serve
+    except ImportError as exc:  # fastapi / uvicorn are the optional ``server`` extra
+        print(f"structgen serve needs the server extra: pip install 'structgen[server]' ({exc})", file=sys.stderr)
+        return 1
+    config = ServerConfig(max_batch=args.max_batch, default_max_tokens=args.default_max_tokens)
+    serve(args.model, host=args.host, port=args.port, config=config)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="structgen", description="Structured generation with language models.")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -157,6 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="extract an invoice into a pydantic object with the bundled model")
     d.set_defaults(func=_cmd_demo)
+
+    s = sub.add_parser("serve", help="run the OpenAI-compatible server (needs the server extra)")
+    s.add_argument("--model", default=None, help="checkpoint dir, .gguf file, or 'smollm2' (default: bundled)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--max-batch", type=int, default=16, help="rows per model batch across clients")
+    s.add_argument("--default-max-tokens", type=int, default=256)
+    s.set_defaults(func=_cmd_serve)
     return parser
 
 

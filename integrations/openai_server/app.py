@@ -14,8 +14,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
-
-import structgen
 from structgen.integrations.openai_server.batcher import Batcher, Job, SamplingKey
 from structgen.integrations.openai_server.protocol import (
     ChatRequest,
@@ -37,6 +35,8 @@ from structgen.integrations.openai_server.requests import (
     response_constraint,
     tools_prompt,
 )
+
+import structgen
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,15 @@ class ServerConfig:
     request_timeout_s: float = 300.0
     max_batch: int = 16
     batch_window_s: float = 0.01
-    limits: structgen.Limits = field(default_factory=lambda: structgen.Limits(max_schema_properties=500, max_dfa_states=20_000))
+    limits: structgen.Limits = field(
+        default_factory=lambda: structgen.Limits(max_schema_properties=500, max_dfa_states=20_000)
+    )
 
 
 class HTTPError(Exception):
-    def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error", param: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, *, type_: str = "invalid_request_error", param: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.body = error_body(message, type_=type_, param=param)
@@ -79,6 +83,7 @@ def create_app(model: Any, config: ServerConfig | None = None, *, model_name: st
     name = model_name or getattr(loaded, "name", "") or "structgen"
     batcher = Batcher(loaded, max_batch=config.max_batch, window_s=config.batch_window_s)
     compile_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="structgen-compile")
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
@@ -106,7 +111,9 @@ def create_app(model: Any, config: ServerConfig | None = None, *, model_name: st
     async def _parse(request: Request, cls: type[CommonParams]) -> Any:
         raw = await request.body()
         if len(raw) > config.max_request_bytes:
-            raise HTTPError(413, f"request body of {len(raw)} bytes exceeds the limit of {config.max_request_bytes} bytes")
+            raise HTTPError(
+                413, f"request body of {len(raw)} bytes exceeds the limit of {config.max_request_bytes} bytes"
+            )
         try:
             return cls.model_validate_json(raw)
         except ValidationError as exc:
@@ -117,7 +124,9 @@ def create_app(model: Any, config: ServerConfig | None = None, *, model_name: st
     def _budget(params: CommonParams) -> int:
         budget = params.budget(config.default_max_tokens)
         if budget < 1 or budget > config.max_tokens_cap:
-            raise HTTPError(400, f"max_tokens must be between 1 and {config.max_tokens_cap}, got {budget}", param="max_tokens")
+            raise HTTPError(
+                400, f"max_tokens must be between 1 and {config.max_tokens_cap}, got {budget}", param="max_tokens"
+            )
         if not 1 <= params.n <= config.max_n:
             raise HTTPError(400, f"n must be between 1 and {config.max_n}, got {params.n}", param="n")
         return budget
@@ -131,7 +140,9 @@ def create_app(model: Any, config: ServerConfig | None = None, *, model_name: st
         try:
             await asyncio.wait_for(loop.run_in_executor(compile_pool, call), config.compile_timeout_s)
         except asyncio.TimeoutError:
-            raise HTTPError(400, f"the constraint took longer than {config.compile_timeout_s} s to compile", param="response_format") from None
+            raise HTTPError(
+                400, f"the constraint took longer than {config.compile_timeout_s} s to compile", param="response_format"
+            ) from None
         except structgen.StructgenError as exc:
             raise HTTPError(400, f"constraint rejected: {exc}", param="response_format") from None
 
@@ -169,7 +180,9 @@ def create_app(model: Any, config: ServerConfig | None = None, *, model_name: st
         budget = _budget(req)
         try:
             choice = chat_constraint(req)
-            messages = normalize_messages(req, tools_prompt(req.tools) if req.tools and choice.mode != "content" else None)
+            messages = normalize_messages(
+                req, tools_prompt(req.tools) if req.tools and choice.mode != "content" else None
+            )
         except RequestError as exc:
             raise HTTPError(400, str(exc), param=exc.param) from None
         await _precompile(choice)
@@ -180,18 +193,28 @@ def create_app(model: Any, config: ServerConfig | None = None, *, model_name: st
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
             return StreamingResponse(_chat_stream(key, messages, choice, include_usage), media_type="text/event-stream")
         results = await _run(key, [messages] * req.n, [choice.value] * req.n)
-        choices = [chat_choice(i, r.text, r.value, choice.mode, finish_reason(r.stop_reason)) for i, r in enumerate(results)]
+        choices = [
+            chat_choice(i, r.text, r.value, choice.mode, finish_reason(r.stop_reason)) for i, r in enumerate(results)
+        ]
         return chat_completion(name, choices, results[0].prompt_tokens, sum(r.completion_tokens for r in results))
 
-    async def _chat_stream(key: SamplingKey, messages: Any, choice: ConstraintChoice, include_usage: bool) -> AsyncIterator[str]:
+    async def _chat_stream(
+        key: SamplingKey, messages: Any, choice: ConstraintChoice, include_usage: bool
+    ) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
         chunks: asyncio.Queue[str | None] = asyncio.Queue()
         emit = lambda c: loop.call_soon_threadsafe(chunks.put_nowait, c)  # noqa: E731
         cid, created = new_id("chatcmpl"), int(time.time())
 
         def frame(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-            body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": name,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
+            body = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": name,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+                **extra,
+            }
             return f"data: {json.dumps(body)}\n\n"
 
         task = asyncio.ensure_future(_run(key, [messages], [choice.value], stream_cb=emit))
@@ -216,8 +239,14 @@ def create_app(model: Any, config: ServerConfig | None = None, *, model_name: st
             yield frame({"content": final["message"]["content"]})
         yield frame({}, final["finish_reason"])
         if include_usage:
-            body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": name, "choices": [],
-                    "usage": usage(result.prompt_tokens, result.completion_tokens)}
+            body = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": name,
+                "choices": [],
+                "usage": usage(result.prompt_tokens, result.completion_tokens),
+            }
             yield f"data: {json.dumps(body)}\n\n"
         yield "data: [DONE]\n\n"
 
@@ -239,12 +268,16 @@ def create_app(model: Any, config: ServerConfig | None = None, *, model_name: st
             {"index": i, "text": r.text, "finish_reason": finish_reason(r.stop_reason), "logprobs": None}
             for i, r in enumerate(results)
         ]
-        return text_completion(name, choices, sum(r.prompt_tokens for r in results), sum(r.completion_tokens for r in results))
+        return text_completion(
+            name, choices, sum(r.prompt_tokens for r in results), sum(r.completion_tokens for r in results)
+        )
 
     return app
 
 
-def serve(model: str | None = None, *, host: str = "127.0.0.1", port: int = 8000, config: ServerConfig | None = None) -> None:
+def serve(
+    model: str | None = None, *, host: str = "127.0.0.1", port: int = 8000, config: ServerConfig | None = None
+) -> None:
     """Run the server with uvicorn (blocking)."""
     import uvicorn
 

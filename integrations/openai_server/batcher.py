@@ -104,8 +104,14 @@ class Batcher:
             prompts = [p for j in live for p in j.prompts]
             values = [v for j in live for v in j.values]
             kwargs: dict[str, Any] = dict(
-                max_new_tokens=key.max_new_tokens, temperature=key.temperature, top_p=key.top_p,
-                seed=key.seed, stop=list(key.stop) or None, chat=key.chat, return_result=True, progress=False,
+                max_new_tokens=key.max_new_tokens,
+                temperature=key.temperature,
+                top_p=key.top_p,
+                seed=key.seed,
+                stop=list(key.stop) or None,
+                chat=key.chat,
+                return_result=True,
+                progress=False,
             )
             if key.kind is not None:
                 kwargs[key.kind] = values
@@ -125,8 +131,13 @@ class Batcher:
     def _stream(self, job: Job) -> None:
         key = job.key
         kwargs: dict[str, Any] = dict(
-            max_new_tokens=key.max_new_tokens, temperature=key.temperature, top_p=key.top_p,
-            seed=key.seed, stop=list(key.stop) or None, chat=key.chat, progress=False,
+            max_new_tokens=key.max_new_tokens,
+            temperature=key.temperature,
+            top_p=key.top_p,
+            seed=key.seed,
+            stop=list(key.stop) or None,
+            chat=key.chat,
+            progress=False,
         )
         if key.kind is not None:
             kwargs[key.kind] = job.values[0]

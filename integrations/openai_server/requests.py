@@ -50,7 +50,10 @@ def normalize_messages(req: ChatRequest, tools_prompt: str | None) -> list[dict[
             raise RequestError(f"messages[{i}].role {role!r} is not supported", f"messages[{i}].role")
         text = _text_of(msg.get("content"))
         if role == "assistant" and msg.get("tool_calls"):
-            calls = [{"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"] or "{}")} for c in msg["tool_calls"]]
+            calls = [
+                {"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"] or "{}")}
+                for c in msg["tool_calls"]
+            ]
             text = (text + "\n" if text else "") + json.dumps(calls[0] if len(calls) == 1 else calls)
         if role == "tool":
             role, text = "user", f"Tool result ({msg.get('tool_call_id', '')}): {text}"
@@ -77,9 +80,17 @@ def _tool_call_schema(tool: Tool) -> dict[str, Any]:
 
 
 def tools_prompt(tools: list[Tool]) -> str:
-    lines = ["You can call these functions. To call one, answer with a JSON object {\"name\": ..., \"arguments\": {...}}."]
+    lines = ['You can call these functions. To call one, answer with a JSON object {"name": ..., "arguments": {...}}.']
     for t in tools:
-        lines.append(json.dumps({"name": t.function.name, "description": t.function.description or "", "parameters": t.function.parameters}))
+        lines.append(
+            json.dumps(
+                {
+                    "name": t.function.name,
+                    "description": t.function.description or "",
+                    "parameters": t.function.parameters,
+                }
+            )
+        )
     return "\n".join(lines)
 
 

@@ -41,17 +41,30 @@ class Invoice(BaseModel):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
 
 
-def demo_prompt(text: str = INVOICE_TEXT) -> str:
-    fields = ", ".join(Invoice.model_fields)
-    return f"Extract the invoice as JSON with the fields {fields}.\n\n{text}"
+_EXAMPLE_TEXT = "Invoice A-9 from Acme Corp to Globex, dated 2023-01-02. 3 x Widget at 2.00 each. Total: 6.00 USD."
+_EXAMPLE_JSON = (
+    '{"invoice_number": "A-9", "seller": "Acme Corp", "buyer": "Globex", "date": "2023-01-02", '
+    '"items": [{"description": "Widget", "quantity": 3, "unit_price": 2.0}], "total": 6.0, "currency": "USD"}'
+)
+
+
+def demo_prompt(text: str = INVOICE_TEXT) -> list[dict[str, str]]:
+    """Chat messages: an instruction, one worked example, then the invoice to extract."""
+    ask = "Extract the invoice as JSON."
+    return [
+        {"role": "user", "content": f"{ask}\n\n{_EXAMPLE_TEXT}"},
+        {"role": "assistant", "content": _EXAMPLE_JSON},
+        {"role": "user", "content": f"{ask}\n\n{text}"},
+    ]
 
 
 def run_demo(model: Any = None, text: str = INVOICE_TEXT, *, max_new_tokens: int = 200) -> tuple[Invoice, Any]:
     """Extract ``text`` into an :class:`Invoice` with ``model`` (default: the bundled SmolLM2)."""
-    import structgen
+    from structgen.api.generate import generate
+    from structgen.api.loading import load
 
-    loaded = structgen.load(model)
-    result = structgen.generate(
+    loaded = load(model)
+    result = generate(
         loaded, demo_prompt(text), schema=Invoice, max_new_tokens=max_new_tokens, return_result=True
     )
     return result.value, result

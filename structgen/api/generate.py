@@ -27,7 +27,7 @@ from structgen.api.result import GenerationResult
 from structgen.errors import GenerationError
 
 DEFAULT_MAX_NEW_TOKENS = 512
-SAMPLERS = ("mask",)
+SAMPLERS = ("mask", "awrs", "smc")
 _KINDS = ("schema", "json_schema", "regex", "grammar", "choices")
 
 
@@ -421,13 +421,22 @@ def generate(
         constraint_start_after: free text until this delimiter (e.g. ``"</think>"``), then the
             constraint; the delimiter is forced when the budget could not otherwise fit the value.
         system: a system message for string prompts under a chat template.
-        sampler: ``"mask"`` (token masking).
+        sampler: ``"mask"`` (token masking, the default), ``"awrs"`` (one sequence with AWRS
+            proposals) or ``"smc"`` (AWRS-SMC with ``particles=16``, sampling the model's
+            distribution over complete valid outputs; see :mod:`structgen.decoding.smc`).
         limits / progress / compile_options: passed to :func:`structgen.compile` (a progress bar is
             shown when a compile takes more than a second, unless ``progress=False``).
 
     Returns:
         The value (or a list of values for a batch), or :class:`GenerationResult` objects.
     """
+    particles = int(compile_options.pop("particles", 16))
+    if _is_diffusion_model(model):
+        return _generate_with_diffusion(
+            model, prompt, tokenizer=tokenizer, schema=schema, json_schema=json_schema, regex=regex,
+            grammar=grammar, choices=choices, max_new_tokens=max_new_tokens, temperature=temperature,
+            seed=seed, return_result=return_result,
+        )
     req = _request(
         model,
         prompt,
@@ -453,10 +462,127 @@ def generate(
             options=compile_options,
         ),
     )
-    req.decoder.run()
-    results = req.results()
+    if sampler != "mask":
+        results = _run_sampler(
+            req, sampler, temperature=temperature, seed=seed, particles=particles, max_new_tokens=max_new_tokens
+        )
+    else:
+        req.decoder.run()
+        results = req.results()
     out: list[Any] = results if return_result else [r.value for r in results]
     return out if req.batch else out[0]
+
+
+def _is_diffusion_model(model: Any) -> bool:
+    """A masked diffusion LM (structgen.decoding.diffusion.protocol.DiffusionModel), not a causal LM."""
+    return hasattr(model, "mask_token_id") and callable(getattr(model, "logits", None)) and hasattr(model, "vocab_size")
+
+
+def _generate_with_diffusion(
+    model: Any, prompt: Any, *, tokenizer: Any, schema: Any, json_schema: Any, regex: Any, grammar: Any,
+    choices: Any, max_new_tokens: int, temperature: float, seed: int | None, return_result: bool,
+) -> Any:
+    """Route ``generate`` to the diffusion loop (DINGO for regular constraints, CFG infilling for grammars).
+
+    ``max_new_tokens`` is the answer length (rounded up to whole 32-token blocks); the output is
+    parsed like the autoregressive path's and an output the constraint rejects raises.
+    """
+    import re
+
+    from structgen.decoding.diffusion.loop import generate_diffusion
+
+    if tokenizer is None:
+        raise TypeError("a diffusion model needs tokenizer= (a transformers tokenizer or a structgen.Vocabulary)")
+    if is_batch(prompt):
+        raise TypeError("diffusion decoding takes one prompt per call")
+    target = schema if schema is not None else json_schema
+    target_dict = None
+    if target is not None:
+        from structgen.frontends.json_schema.pydantic_source import schema_from_any
+
+        target_dict = schema_from_any(target)
+    if choices is not None:
+        regex = "|".join(re.escape(str(c)) for c in choices)
+    block = 32 if max_new_tokens >= 32 else max_new_tokens
+    gen_length = -(-max_new_tokens // block) * block
+    result = generate_diffusion(
+        model, tokenizer, prompt, regex=regex, json_schema=target_dict, grammar=grammar,
+        gen_length=gen_length, block_length=block, temperature=temperature, seed=seed or 0,
+    )
+    constrained = any(v is not None for v in (regex, target_dict, grammar))
+    if constrained and not result.valid:
+        raise GenerationError(f"diffusion decoding could not complete the constraint: {result.text[:300]!r}")
+    value: Any = result.text
+    if target is not None:
+        kind = "pydantic" if _is_pydantic_model(target) else ("json_schema" if isinstance(target, Mapping) else "type")
+        value = Constraint(kind, None, target if kind != "json_schema" else target_dict).parse(result.text)
+    if not return_result:
+        return value
+    return GenerationResult(
+        value=value, text=result.text, constrained_text=result.text, reasoning="", token_ids=list(result.token_ids),
+        stop_reason="complete", prompt_tokens=0, completion_tokens=len(result.token_ids),
+        decode_seconds=result.forward_seconds + result.dp_seconds, extra={"diffusion": result},
+    )
+
+
+def _run_sampler(
+    req: _Request, sampler: str, *, temperature: float, seed: int | None, particles: int, max_new_tokens: int
+) -> list[GenerationResult]:
+    """``sampler="awrs"`` (one sequence, AWRS proposals) or ``"smc"`` (AWRS-SMC over ``particles``,
+    then one output drawn from the weighted particles): :mod:`structgen.decoding.smc`.
+
+    These target the model's distribution over *complete valid outputs*; ``max_new_tokens`` counts
+    EOS there, and a run whose particles all die raises GenerationError (no budget steering).
+    """
+    import numpy as np
+
+    from structgen.decoding.lm import TransformersLM
+    from structgen.decoding.smc import awrs_generate, smc_generate
+
+    if any(c is None for c in req.constraints):
+        raise ValueError(f"sampler={sampler!r} needs a constraint on every row")
+    if req.rows and any(r.start_after for r in req.rows):
+        raise ValueError(f"sampler={sampler!r} does not support constraint_start_after")
+    lm = TransformersLM(req.loaded.model, temperature=float(temperature) if temperature > 0 else 1.0)
+    out = []
+    for i, (row, c) in enumerate(zip(req.rows, req.constraints)):
+        rng = np.random.default_rng(None if seed is None else seed + i)
+        t0 = time.perf_counter()
+        if sampler == "awrs":
+            res = awrs_generate(lm, list(row.prompt_ids), c.compiled, max_new_tokens=max_new_tokens, rng=rng)
+            text = res.texts[0] if res.finished[0] else None
+        else:
+            res = smc_generate(
+                lm, list(row.prompt_ids), c.compiled, particles=particles, max_new_tokens=max_new_tokens, rng=rng
+            )
+            text = res.sample(rng)
+        if text is None:
+            raise GenerationError(f"sampler={sampler!r}: no particle finished within max_new_tokens={max_new_tokens}")
+        dt = time.perf_counter() - t0
+        assert c is not None
+        k = res.texts.index(text)
+        ids = list(res.samples[k])
+        out.append(
+            GenerationResult(
+                value=c.parse(text),
+                text=text,
+                constrained_text=text,
+                reasoning="",
+                token_ids=ids,
+                stop_reason="eos",
+                prompt_tokens=len(row.prompt_ids),
+                completion_tokens=len(ids),
+                compile_seconds=req.compile_seconds,
+                decode_seconds=dt,
+                total_seconds=time.perf_counter() - req.t0,
+                extra={
+                    "sampler": sampler,
+                    "particles": particles if sampler == "smc" else 1,
+                    "log_marginal_likelihood": float(getattr(res, "log_marginal_likelihood", float("nan"))),
+                },
+            )
+        )
+    return out
 
 
 @dataclass
@@ -559,6 +685,8 @@ def stream(
     """
     if is_batch(prompt):
         raise TypeError("stream() takes one prompt; use generate() for a batch")
+    if sampler != "mask":
+        raise ValueError(f"stream() decodes with sampler='mask' only (got {sampler!r}); use generate()")
     req = _request(
         model,
         prompt,

@@ -141,16 +141,22 @@ class Generator:
 
     def __call__(self, prompt: Any, *, return_result: bool = False, **overrides: Any) -> Any:
         """Generate for one prompt or a list of prompts (see :func:`structgen.generate`)."""
-        from structgen.api.generate import _Request
+        from structgen.api.generate import _Request, _run_sampler
 
-        req = _Request(
-            self.loaded,
-            prompt,
-            tokenizer=None,
-            constraint_kwargs={},
-            constraints=[self.constraint],
-            **self._kw(overrides),
-        )
+        kw = self._kw(overrides)
+        particles = int(kw.pop("particles", 16))
+        req = _Request(self.loaded, prompt, tokenizer=None, constraint_kwargs={}, constraints=[self.constraint], **kw)
+        if kw["sampler"] != "mask":
+            res = _run_sampler(
+                req,
+                kw["sampler"],
+                temperature=kw["temperature"],
+                seed=kw["seed"],
+                particles=particles,
+                max_new_tokens=kw["max_new_tokens"],
+            )
+            vals: list[Any] = res if return_result else [r.value for r in res]
+            return vals if req.batch else vals[0]
         req.decoder.run()
         results = req.results()
         out: list[Any] = results if return_result else [r.value for r in results]

@@ -203,6 +203,8 @@ def load(
         dtype: torch dtype (default float32, the safe choice on CPU).
         device: ``"cpu"``, ``"cuda"``... (default: CUDA when available, else CPU).
     """
+    if isinstance(path_or_name, LoadedModel):
+        return path_or_name
     import torch
 
     directory, gguf = _resolve(path_or_name)
@@ -218,7 +220,7 @@ def load(
     kwargs: dict[str, Any] = {"gguf_file": gguf} if gguf else {}
     tokenizer = AutoTokenizer.from_pretrained(directory, **kwargs)
     model = AutoModelForCausalLM.from_pretrained(directory, dtype=dtype, **kwargs)
-    model.to(device)
+    model.to(device)  # type: ignore[arg-type]
     model.eval()
     vocab = build_vocabulary(model, tokenizer, check_vocab=check_vocab)
     loaded = LoadedModel(model, tokenizer, vocab, name=str(path_or_name or "smollm2"))

@@ -176,11 +176,63 @@ def _refine(part: np.ndarray, t: np.ndarray, weights: np.ndarray) -> tuple[np.nd
     return inv2, int(inv2.max()) + 1
 
 
-def minimize(trans: np.ndarray, tags: list[int], start: int = 1) -> tuple[np.ndarray, list[int], int]:
+def _partition_acyclic(t: np.ndarray, labels: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """Exact minimal partition when the live part is acyclic (bounded repeats), else None.
+
+    In an acyclic DFA equivalent states have equal *height* (length of the longest accepted
+    suffix), so states can be canonicalized level by level from the leaves up in one pass
+    (Revuz's algorithm) instead of Moore's one round per level of depth.
+    """
+    n = t.shape[0]
+    succ = [list(set(row)) for row in t.tolist()]  # distinct successors (0 = dead, skipped below)
+    height = [-1] * n  # -1 unvisited, -2 on the DFS stack
+    for root in np.flatnonzero(live).tolist():
+        if height[root] >= 0:
+            continue
+        stack = [(root, 0)]
+        height[root] = -2
+        while stack:
+            s, i = stack[-1]
+            nxt = succ[s]
+            if i < len(nxt):
+                stack[-1] = (s, i + 1)
+                c = nxt[i]
+                if c == 0:
+                    continue
+                if height[c] == -2:
+                    return None  # a cycle: Moore's refinement handles it
+                if height[c] == -1:
+                    height[c] = -2
+                    stack.append((c, 0))
+            else:
+                stack.pop()
+                height[s] = 1 + max((height[c] for c in nxt if c), default=-1)
+    by_height: dict[int, list[int]] = {}
+    for s in np.flatnonzero(live).tolist():
+        by_height.setdefault(height[s], []).append(s)
+    part = np.zeros(n, dtype=np.int64)  # block 0 = dead
+    num = 1
+    for h in sorted(by_height):
+        idx = np.array(by_height[h], dtype=np.int64)
+        sig = np.ascontiguousarray(np.concatenate([labels[idx, None], part[t[idx]]], axis=1))
+        view = sig.view(np.dtype((np.void, sig.dtype.itemsize * sig.shape[1]))).ravel()
+        uniq, inv = np.unique(view, return_inverse=True)
+        part[idx] = num + inv.reshape(-1)
+        num += len(uniq)
+    return part, num
+
+
+def minimize(
+    trans: np.ndarray, tags: list[int], start: int = 1, limits: Limits | None = None, what: str = ""
+) -> tuple[np.ndarray, list[int], int]:
     """Prune non-co-reachable states into 0, merge equivalent states, renumber (dead 0, start 1).
 
     Returns (``(S', C)`` int32 transitions, tags, start) — start is 0 when the language is empty.
+    Acyclic automata are minimized in one bottom-up pass; others by Moore refinement, bounded by
+    ``limits.compile_timeout_s``.
     """
+    timeout = limits.compile_timeout_s if limits is not None else 0.0
+    deadline = time.monotonic() + timeout if limits is not None else None
     n = trans.shape[0]
     accepting = np.array([t != 0 for t in tags], dtype=bool)
     live = _coreachable(trans, accepting)
@@ -193,15 +245,23 @@ def minimize(trans: np.ndarray, tags: list[int], start: int = 1) -> tuple[np.nda
     label_of: dict[int, int] = {}
     labels = np.array([label_of.setdefault(tg, len(label_of) + 1) for tg in tags], dtype=np.int64)
     labels[~live] = 0
-    part = labels
-    num = len(np.unique(part))
-    rng = np.random.default_rng(0x5EED)
-    weights = rng.integers(1, 2**63 - 1, size=t.shape[1] + 1, dtype=np.uint64) | np.uint64(1)
-    while True:
-        part, new_num = _refine(part, t, weights)
-        if new_num == num:
-            break
-        num = new_num
+    acyclic = _partition_acyclic(t, labels, live)
+    if acyclic is not None:
+        part, num = acyclic
+    else:
+        part = labels
+        num = len(np.unique(part))
+        rng = np.random.default_rng(0x5EED)
+        weights = rng.integers(1, 2**63 - 1, size=t.shape[1] + 1, dtype=np.uint64) | np.uint64(1)
+        rounds = 0
+        while True:
+            part, new_num = _refine(part, t, weights)
+            if new_num == num:
+                break
+            num = new_num
+            rounds += 1
+            if deadline is not None and rounds % 16 == 0 and time.monotonic() > deadline:
+                raise LimitExceeded("compile_timeout_s", time.monotonic() - deadline + timeout, timeout, what)
     # number blocks by their first state: subset construction numbered states breadth-first, so
     # the dead block (holding state 0) becomes 0 and the start block (holding state 1) becomes 1
     rep = np.full(num, n, dtype=np.int64)

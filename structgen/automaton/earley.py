@@ -167,7 +167,9 @@ class EarleySet:
     def __init__(self, tables: EarleyTables, depth: int) -> None:
         self.id = next(_ids)
         self.tables = tables
-        self.waiting: dict[int, list[tuple[int, EarleySet]]] = {}
+        # symbol after the dot -> items (dotted rule, origin); origin None = this set itself, so a set
+        # never refers to itself and is freed by reference counting alone (no cyclic GC pauses)
+        self.waiting: dict[int, list[tuple[int, EarleySet | None]]] = {}
         self.accepts = 0
         self.complete = False
         self.depth = depth
@@ -199,9 +201,9 @@ class EarleySet:
                 if s >= 0:
                     lst = waiting.get(s)
                     if lst is None:
-                        waiting[s] = [(rd, self)]
+                        waiting[s] = [(rd, None)]
                     else:
-                        lst.append((rd, self))
+                        lst.append((rd, None))
 
     def _finish(self) -> None:
         nt = self.tables.num_terminals
@@ -230,7 +232,7 @@ class EarleySet:
         self._children[terminal] = weakref.ref(res)
         return res
 
-    def _scan(self, items: list[tuple[int, EarleySet]]) -> EarleySet:
+    def _scan(self, items: list[tuple[int, EarleySet | None]]) -> EarleySet:
         t = self.tables
         nsym = t.next_sym
         lhs = t.lhs
@@ -241,7 +243,7 @@ class EarleySet:
         waiting = k.waiting
         predicted: set[int] = set()
         seen: set[tuple[int, int]] = set()
-        work = [(rd + 1, o) for rd, o in items]
+        work = [(rd + 1, self if o is None else o) for rd, o in items]
         pop = work.pop
         push = work.append
         while work:
@@ -256,7 +258,7 @@ class EarleySet:
                     k.complete = True
                     continue
                 for rd2, o2 in o.waiting.get(lhs[rd], ()):
-                    push((rd2 + 1, o2))
+                    push((rd2 + 1, o if o2 is None else o2))
                 continue
             lst = waiting.get(s)
             if lst is None:

@@ -36,7 +36,7 @@ def dfa_from_asts(nodes: Sequence[Node], limits: Limits, what: str = "") -> tupl
     for i, e in enumerate(ends):
         tags[e] = tags.get(e, 0) | (1 << i)
     trans_cls, classes, state_tags = subset_construction(nfa, start, tags, limits, what)
-    trans_min, tags_min, start_min = minimize(trans_cls, state_tags, 1)
+    trans_min, tags_min, start_min = minimize(trans_cls, state_tags, 1, limits, what)
     full = np.ascontiguousarray(trans_min[:, classes], dtype=np.int32)  # (S, 256) int32
     return full, tags_min, start_min
 

@@ -7,8 +7,10 @@ one bitmask layout (int32 words, bit ``t % 32`` of word ``t // 32``).
 Rows are computed with numpy over a **token trie stored level by level**: every distinct token
 prefix is one node, so the walk costs one gather per trie node (about 0.45 nodes per vocabulary
 byte on Llama-3) instead of one per token byte, and it stops as soon as a whole level is dead.
-Masks are kept in an LRU cache bounded by ``Limits.max_cached_states``; full rows (4 bytes per
-token) in a smaller one.
+The trie is folded once per DFA onto the DFA's byte classes (see :class:`TokenIndex`), and the
+result is spread to token ids through per-node id lists when few tokens are allowed (or few
+rejected). Masks are kept in an LRU cache bounded by ``Limits.max_cached_states``; full rows (4
+bytes per token) in a smaller one.
 """
 
 from __future__ import annotations
@@ -156,11 +158,28 @@ class TokenIndex:
         self._c_parent = np.concatenate(c_parent) if c_parent else np.zeros(0, dtype=np.int64)
         self._c_class: Any = np.concatenate(c_class) if c_class else np.zeros(0, dtype=idx_dtype)
         self._idx_dtype = idx_dtype
+        # per level (depth >= 1): (lo, hi, parent nodes, class ids), sliced once
+        self._levels = [
+            (
+                c_offsets[d],
+                c_offsets[d + 1],
+                self._c_parent[c_offsets[d] : c_offsets[d + 1]],
+                self._c_class[c_offsets[d] : c_offsets[d + 1]],
+            )
+            for d in range(1, len(c_offsets) - 1)
+        ]
         num_c = c_offsets[-1]
         # per token id: its class-trie node; ids that are never text point at slot num_c (always 0)
         by_id = np.full(vocab.size, num_c, dtype=np.int32 if num_c < 2**31 - 1 else np.int64)
         by_id[trie.token_ids] = node_to_c[trie.token_node]
         self._cnode_by_id: Any = by_id  # (V,) class-trie node of every token id
+        # token ids grouped by class-trie node (CSR), for states that allow few tokens
+        ids_sorted = np.argsort(by_id, kind="stable")
+        self._ids_by_cnode: Any = ids_sorted.astype(np.int64)  # (V,) token ids ordered by node
+        self._cnode_counts: Any = np.bincount(by_id, minlength=num_c + 1).astype(np.int64)  # (num_c + 1,)
+        self._cnode_starts: Any = np.concatenate(([0], np.cumsum(self._cnode_counts)))  # (num_c + 2,)
+        self._is_text: Any = by_id != num_c  # (V,) bool
+        self._num_text = int(self._is_text.sum())
         self._padded_width = self.width * 32
         self._masks: OrderedDict[int, np.ndarray] = OrderedDict()
         self._rows: OrderedDict[int, np.ndarray] = OrderedDict()
@@ -181,14 +200,16 @@ class TokenIndex:
         c = self.num_classes
         tf = self._trans_cls
         np.take(tf, self._c_class[: offs[1]] + state * c, out=flat[: offs[1]])
-        for d in range(1, len(offs) - 1):
-            lo, hi = offs[d], offs[d + 1]
-            ps = flat[self._c_parent[lo:hi]]
-            if not ps.any():
+        wide = self._idx_dtype is not np.int32
+        for d, (lo, hi, parent, cls) in enumerate(self._levels, start=1):
+            ps = flat.take(parent)
+            if (d <= 8 or d % 8 == 0) and not ps.any():
                 break  # the whole level is dead, so is everything below
-            idx = ps.astype(self._idx_dtype) * c
-            idx += self._c_class[lo:hi]
-            np.take(tf, idx, out=flat[lo:hi])
+            if wide:
+                ps = ps.astype(np.int64)
+            ps *= c
+            ps += cls
+            tf.take(ps, out=flat[lo:hi])
         return flat
 
     def _compute_row(self, state: int) -> np.ndarray:
@@ -239,12 +260,33 @@ class TokenIndex:
             return words
         live = self._node_states(int(state)) != 0  # (num_class_nodes + 1,) bool
         allowed = np.zeros(self._padded_width, dtype=bool)
-        np.take(live, self._cnode_by_id, out=allowed[: self.vocab.size], mode="wrap")
+        nodes = np.flatnonzero(live)
+        counts = self._cnode_counts[nodes]
+        total = int(counts.sum())
+        if total * 8 < self.vocab.size:
+            # few tokens allowed: set them from the per-node id lists instead of a gather over V
+            allowed[self._ids_of_nodes(nodes, counts, total)] = True
+        elif (self._num_text - total) * 8 < self.vocab.size:
+            # few text tokens rejected: start from all text tokens and clear those of dead nodes
+            allowed[: self.vocab.size] = self._is_text
+            dead = np.flatnonzero(~live[:-1])
+            dcounts = self._cnode_counts[dead]
+            allowed[self._ids_of_nodes(dead, dcounts, int(dcounts.sum()))] = False
+        else:
+            np.take(live, self._cnode_by_id, out=allowed[: self.vocab.size], mode="wrap")
         words = np.packbits(allowed, bitorder="little").view(np.int32)  # (W,) int32
         words.setflags(write=False)
         with self._lock:
             self._store_mask(int(state), words)
         return words
+
+    def _ids_of_nodes(self, nodes: np.ndarray, counts: np.ndarray, total: int) -> np.ndarray:
+        """Token ids of the given class-trie nodes (``counts[i]`` tokens each, ``total`` in all)."""
+        if total == 0:
+            return np.zeros(0, dtype=np.int64)
+        firsts = self._cnode_starts[nodes]
+        pos = np.repeat(firsts - np.cumsum(counts) + counts, counts) + np.arange(total)
+        return self._ids_by_cnode[pos]
 
     def cached_mask(self, state: int) -> np.ndarray | None:
         """The mask if it is already cached (no computation)."""

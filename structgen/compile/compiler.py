@@ -32,7 +32,11 @@ def make_spec(
     **options: Any,
 ) -> Spec:
     """Turn compile()'s keyword arguments into exactly one spec."""
-    given = [n for n, v in (("regex", regex), ("grammar", grammar), ("json_schema", json_schema), ("choices", choices)) if v is not None]
+    given = [
+        n
+        for n, v in (("regex", regex), ("grammar", grammar), ("json_schema", json_schema), ("choices", choices))
+        if v is not None
+    ]
     if len(given) != 1:
         raise TypeError(f"pass exactly one of regex=, grammar=, json_schema=, choices= (got {given or 'none'})")
     if options and json_schema is None:
@@ -105,9 +109,9 @@ def compile(  # noqa: A001 - the public name is fixed by the API contract
         raise TypeError(f"vocab must be a structgen.Vocabulary, got {type(vocab).__name__}")
     limits = limits or DEFAULT_LIMITS
     spec = make_spec(regex=regex, grammar=grammar, json_schema=json_schema, choices=choices, start=start, **options)
-    key = hashlib.sha256(
-        f"{spec_fingerprint(spec)}|{vocab.fingerprint}|{limits!r}|{__version__}".encode()
-    ).hexdigest()[:32]
+    key = hashlib.sha256(f"{spec_fingerprint(spec)}|{vocab.fingerprint}|{limits!r}|{__version__}".encode()).hexdigest()[
+        :32
+    ]
     if cache:
         with _cache_lock:
             hit = _cache.get(key)
@@ -117,8 +121,13 @@ def compile(  # noqa: A001 - the public name is fixed by the API contract
     t0 = time.perf_counter()
     engine, info = build_engine(spec, vocab, limits)
     compiled = CompiledConstraint(
-        spec=spec, vocab=vocab, engine=engine, fingerprint=key, limits=limits,
-        compile_seconds=time.perf_counter() - t0, info=info,
+        spec=spec,
+        vocab=vocab,
+        engine=engine,
+        fingerprint=key,
+        limits=limits,
+        compile_seconds=time.perf_counter() - t0,
+        info=info,
     )
     if cache:
         with _cache_lock:

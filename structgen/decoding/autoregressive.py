@@ -201,7 +201,7 @@ class BatchDecoder:
     def steps(self) -> Iterator[list[TokenEvent]]:
         """Yield the tokens appended at each step (row indices refer to ``self.rows``)."""
         active = [i for i, r in enumerate(self.rows) if not r.done and r.max_new_tokens > 0]
-        for i, r in enumerate(self.rows):
+        for r in self.rows:
             if not r.done and r.max_new_tokens <= 0:
                 r.stop_reason = "length"
         if not active:

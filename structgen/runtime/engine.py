@@ -7,11 +7,11 @@ Engines know nothing about EOS: the Matcher adds EOS bits exactly when ``is_acce
 
 from __future__ import annotations
 
-from typing import Hashable, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-State = Hashable
+State = Any  # immutable and hashable; each engine picks its own type
 
 
 @runtime_checkable

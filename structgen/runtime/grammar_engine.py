@@ -312,12 +312,17 @@ class GrammarEngine:
     def _thread_words(self, e: EarleySet, q: int, words: np.ndarray) -> None:
         level = self._level0(q, e.accepts | self.ignore_bits)
         level.inside.or_into(words)
+        seen: dict[Any, Any] = {}
         if level.groups:
-            self._resolve(level, e, words, {})
+            self._resolve(level, e, words, seen)
         if level.first is not None:
             ts, members = level.first
             for term in self._top(ts):
-                for e2 in self._successors(e, term):
+                skey = (e.id, term, None)
+                succ = seen.get(skey)
+                if succ is None:
+                    succ = seen[skey] = self._successors(e, term)
+                for e2 in succ:
                     members.or_masked_into(words, self._cached_thread_mask(e2, self.nolex))
 
     def _cached_thread_mask(self, e: EarleySet, q: int) -> np.ndarray:

@@ -165,6 +165,22 @@ class Matcher:
 
     def fill_bitmask(self, bitmask: Any, index: int = 0) -> None:
         """Write this matcher's allowed-token row into ``bitmask[index]`` (numpy or torch, int32)."""
+        if (
+            type(bitmask) is np.ndarray
+            and bitmask.dtype == np.int32
+            and bitmask.ndim == 2
+            and bitmask.shape[1] == self._eos_words.shape[0]
+            and 0 <= index < bitmask.shape[0]
+        ):  # the hot path: no temporary row
+            row = bitmask[index]
+            if self._eos_accepted:
+                row[...] = 0
+                return
+            state = self.state
+            row[...] = self.engine.token_mask(state)
+            if self.engine.is_accepting(state):
+                row |= self._eos_words
+            return
         check_bitmask(bitmask, index, self._eos_words.shape[0])
         write_row(bitmask, index, self.mask_words())
 

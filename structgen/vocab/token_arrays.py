@@ -40,4 +40,9 @@ class TokenArrays:
         for k, t in enumerate(toks):
             buf[k, : len(t)] = np.frombuffer(t, dtype=np.uint8)
         columns = tuple(np.ascontiguousarray(buf[: int(np.sum(lengths > j)), j]) for j in range(max_len))
-        return TokenArrays(ids=ids, lengths=lengths, columns=columns, first_bytes=buf[:, 0].copy() if max_len else np.zeros(0, np.uint8))
+        return TokenArrays(
+            ids=ids,
+            lengths=lengths,
+            columns=columns,
+            first_bytes=buf[:, 0].copy() if max_len else np.zeros(0, np.uint8),
+        )

@@ -14,10 +14,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from _api_helpers import json_compiler_available, make_tiny
+from _api_helpers import json_compiler_available, make_tiny  # noqa: E402
 
 import structgen  # noqa: E402
-from structgen.errors import CompileError, GenerationError, UnsupportedSchema
+from structgen.errors import CompileError, GenerationError, UnsupportedSchema  # noqa: E402
 
 DATA = Path("/work/shared/data")
 if not DATA.exists():  # the repo's sibling checkout layout
@@ -342,3 +342,22 @@ def test_generator_compiles_once(tiny):
     assert gen("s") and gen.compiled is first
     again = structgen.Generator(tiny, regex=r"[a-c]{2,4}")
     assert again.compiled is first  # the compile cache is keyed by fingerprint
+
+
+@pytest.mark.parametrize("sampler", ["awrs"])  # "smc" runs the same path; ~45 s on the shared CI box
+def test_awrs_and_smc_samplers(tiny, sampler):
+    pattern = r"[0-9]-[a-c]"
+    r = structgen.generate(
+        tiny,
+        "x",
+        regex=pattern,
+        sampler=sampler,
+        particles=2,
+        temperature=1.0,
+        seed=0,
+        max_new_tokens=8,
+        return_result=True,
+    )
+    assert re.fullmatch(pattern, r.value) and r.extra["sampler"] == sampler
+    with pytest.raises(ValueError):
+        structgen.generate(tiny, "x", sampler=sampler)  # needs a constraint

@@ -164,3 +164,24 @@ def test_default_dfa_limit_blowup_is_reported() -> None:
     with pytest.raises(LimitExceeded) as e:
         compile_regex_dfa(r"(a|b)*a(a|b){16}", Limits(max_dfa_states=20_000))
     assert e.value.limit == "max_dfa_states"
+
+
+def test_long_bounded_repeats_minimize_fast() -> None:
+    """Acyclic DFAs are minimized in one bottom-up pass (Moore would need one round per length)."""
+    import time
+
+    t0 = time.perf_counter()
+    dfa = compile_regex_dfa(r"a{4000}")
+    assert dfa.num_states == 4002 and dfa.matches(b"a" * 4000) and not dfa.matches(b"a" * 3999)
+    assert time.perf_counter() - t0 < 10.0
+
+
+@pytest.mark.parametrize("pattern", [r"[ab]{1,6}c?", r"(ab|a)(bc|c){0,3}", r"x{2,5}y{0,3}z{3}", r"(\d{2}|\d{4})-\w"])
+def test_acyclic_and_moore_minimization_agree(pattern: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from structgen.automaton import determinize
+
+    fast = compile_regex_dfa(pattern, Limits(max_repeat=9_999))
+    monkeypatch.setattr(determinize, "_partition_acyclic", lambda *a: None)
+    slow = compile_regex_dfa(pattern, Limits(max_repeat=9_998))  # another cache key
+    assert fast.num_states == slow.num_states
+    assert (fast.accepting == slow.accepting).all() and (fast.transitions == slow.transitions).all()

@@ -53,9 +53,15 @@ def tiny_random_model() -> Any:
     tok = AutoTokenizer.from_pretrained(str(model_dir("smollm2")))
     torch.manual_seed(0)
     cfg = LlamaConfig(
-        vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=2048,
-        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
     )
     model = LlamaForCausalLM(cfg).eval()
     return wrap(model, tok, name="tiny-random")
@@ -63,8 +69,9 @@ def tiny_random_model() -> Any:
 
 @pytest.fixture(scope="session")
 def smollm2_server() -> Iterator[RunningServer]:
-    import structgen
     from structgen.integrations.openai_server import create_app
+
+    import structgen
 
     with RunningServer(create_app(structgen.load(), model_name="smollm2")) as srv:
         yield srv

@@ -15,7 +15,9 @@ class Person(BaseModel):
 
 def test_langchain_with_structured_output(tiny_server) -> None:  # type: ignore[no-untyped-def]
     langchain_openai = pytest.importorskip("langchain_openai")
-    llm = langchain_openai.ChatOpenAI(model="tiny", base_url=tiny_server.base_url, api_key="unused", max_tokens=40, temperature=1.0)
+    llm = langchain_openai.ChatOpenAI(
+        model="tiny", base_url=tiny_server.base_url, api_key="unused", max_tokens=40, temperature=1.0
+    )
     for method in ("json_schema", "function_calling"):
         structured = llm.with_structured_output(Person, method=method)
         person = structured.invoke("Invent a person.")
@@ -37,6 +39,10 @@ def test_pydantic_ai_agent_output_type(tiny_server) -> None:  # type: ignore[no-
 @pytest.mark.slow
 def test_langchain_with_the_real_model(smollm2_server) -> None:  # type: ignore[no-untyped-def]
     langchain_openai = pytest.importorskip("langchain_openai")
-    llm = langchain_openai.ChatOpenAI(model="smollm2", base_url=smollm2_server.base_url, api_key="unused", max_tokens=40, temperature=0)
-    person = llm.with_structured_output(Person, method="json_schema").invoke("Alice is 31 years old. Extract the person.")
+    llm = langchain_openai.ChatOpenAI(
+        model="smollm2", base_url=smollm2_server.base_url, api_key="unused", max_tokens=40, temperature=0
+    )
+    person = llm.with_structured_output(Person, method="json_schema").invoke(
+        "Alice is 31 years old. Extract the person."
+    )
     assert isinstance(person, Person)

@@ -53,7 +53,9 @@ def test_parse_pydantic_with_the_real_model(smollm2_server) -> None:  # type: ig
     c = client(smollm2_server)
     completion = c.chat.completions.parse(
         model="smollm2",
-        messages=[{"role": "user", "content": "Give the name, country and population of the capital of France as JSON."}],
+        messages=[
+            {"role": "user", "content": "Give the name, country and population of the capital of France as JSON."}
+        ],
         response_format=City,
         max_tokens=60,
         temperature=0,
@@ -85,15 +87,23 @@ def test_required_and_auto_tool_choice(tiny_server) -> None:  # type: ignore[no-
     c = client(tiny_server)
     for seed in range(3):
         r = c.chat.completions.create(
-            model="tiny", messages=[{"role": "user", "content": "time or weather?"}],
-            tools=[WEATHER_TOOL, TIME_TOOL], tool_choice="required", max_tokens=48, seed=seed,
+            model="tiny",
+            messages=[{"role": "user", "content": "time or weather?"}],
+            tools=[WEATHER_TOOL, TIME_TOOL],
+            tool_choice="required",
+            max_tokens=48,
+            seed=seed,
         )
         call = r.choices[0].message.tool_calls[0]
         tool = {"get_weather": WEATHER_TOOL, "get_time": TIME_TOOL}[call.function.name]
         jsonschema.validate(json.loads(call.function.arguments), tool["function"]["parameters"])
     r = c.chat.completions.create(
-        model="tiny", messages=[{"role": "user", "content": "hi"}], tools=[WEATHER_TOOL], tool_choice="auto",
-        max_tokens=48, seed=1,
+        model="tiny",
+        messages=[{"role": "user", "content": "hi"}],
+        tools=[WEATHER_TOOL],
+        tool_choice="auto",
+        max_tokens=48,
+        seed=1,
     )
     msg = r.choices[0].message
     assert (msg.tool_calls and msg.content is None) or (isinstance(msg.content, str) and not msg.tool_calls)
@@ -101,26 +111,45 @@ def test_required_and_auto_tool_choice(tiny_server) -> None:  # type: ignore[no-
 
 def test_response_formats_and_n(tiny_server) -> None:  # type: ignore[no-untyped-def]
     c = client(tiny_server)
-    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "boolean"}}, "required": ["a", "b"]}
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "integer"}, "b": {"type": "boolean"}},
+        "required": ["a", "b"],
+    }
     r = c.chat.completions.create(
-        model="tiny", messages=[{"role": "user", "content": "json"}], n=3, seed=5, max_tokens=40,
+        model="tiny",
+        messages=[{"role": "user", "content": "json"}],
+        n=3,
+        seed=5,
+        max_tokens=40,
         response_format={"type": "json_schema", "json_schema": {"name": "ab", "schema": schema, "strict": True}},
     )
     assert len(r.choices) == 3
     for ch in r.choices:
         jsonschema.validate(json.loads(ch.message.content), schema)
     r = c.chat.completions.create(
-        model="tiny", messages=[{"role": "user", "content": "date"}], max_tokens=20,
+        model="tiny",
+        messages=[{"role": "user", "content": "date"}],
+        max_tokens=20,
         extra_body={"response_format": {"type": "regex", "regex": r"20[0-9]{2}-(0[1-9]|1[0-2])-[0-3][0-9]"}},
     )
     assert re.fullmatch(r"20[0-9]{2}-(0[1-9]|1[0-2])-[0-3][0-9]", r.choices[0].message.content)
     grammar = 'start: "yes" | "no" | "maybe " NUMBER\n%import common.NUMBER'
     r = c.chat.completions.create(
-        model="tiny", messages=[{"role": "user", "content": "?"}], max_tokens=12,
+        model="tiny",
+        messages=[{"role": "user", "content": "?"}],
+        max_tokens=12,
         extra_body={"response_format": {"type": "grammar", "grammar": grammar}},
     )
-    assert re.fullmatch(r"yes|no|maybe \d+(\.\d+)?([eE][+-]?\d+)?|maybe \.\d+([eE][+-]?\d+)?", r.choices[0].message.content)
-    r = c.completions.create(model="tiny", prompt="Numbers:", max_tokens=6, extra_body={"response_format": {"type": "regex", "regex": "[0-9]{3}"}})
+    assert re.fullmatch(
+        r"yes|no|maybe \d+(\.\d+)?([eE][+-]?\d+)?|maybe \.\d+([eE][+-]?\d+)?", r.choices[0].message.content
+    )
+    r = c.completions.create(
+        model="tiny",
+        prompt="Numbers:",
+        max_tokens=6,
+        extra_body={"response_format": {"type": "regex", "regex": "[0-9]{3}"}},
+    )
     assert re.fullmatch("[0-9]{3}", r.choices[0].text)
 
 
@@ -128,13 +157,19 @@ def test_budget_keeps_json_valid(tiny_server) -> None:  # type: ignore[no-untype
     c = client(tiny_server)
     schema = {"type": "object", "properties": {"note": {"type": "string"}}, "required": ["note"]}
     r = c.chat.completions.create(
-        model="tiny", messages=[{"role": "user", "content": "x"}], max_tokens=12, temperature=1.0, seed=3,
+        model="tiny",
+        messages=[{"role": "user", "content": "x"}],
+        max_tokens=12,
+        temperature=1.0,
+        seed=3,
         response_format={"type": "json_schema", "json_schema": {"name": "n", "schema": schema}},
     )
     jsonschema.validate(json.loads(r.choices[0].message.content), schema)
     with pytest.raises(openai.BadRequestError) as err:
         c.chat.completions.create(
-            model="tiny", messages=[{"role": "user", "content": "x"}], max_tokens=2,
+            model="tiny",
+            messages=[{"role": "user", "content": "x"}],
+            max_tokens=2,
             response_format={"type": "json_schema", "json_schema": {"name": "n", "schema": schema}},
         )
     assert "shortest valid output" in str(err.value)
@@ -144,7 +179,11 @@ def test_streaming_chunks_and_usage(tiny_server) -> None:  # type: ignore[no-unt
     c = client(tiny_server)
     schema = {"type": "object", "properties": {"k": {"type": "string", "maxLength": 12}}, "required": ["k"]}
     stream = c.chat.completions.create(
-        model="tiny", messages=[{"role": "user", "content": "s"}], stream=True, seed=2, max_tokens=40,
+        model="tiny",
+        messages=[{"role": "user", "content": "s"}],
+        stream=True,
+        seed=2,
+        max_tokens=40,
         stream_options={"include_usage": True},
         response_format={"type": "json_schema", "json_schema": {"name": "k", "schema": schema}},
     )
@@ -162,15 +201,22 @@ def test_streaming_chunks_and_usage(tiny_server) -> None:  # type: ignore[no-unt
 
 def test_errors_are_openai_shaped(tiny_server) -> None:  # type: ignore[no-untyped-def]
     base = tiny_server.base_url
-    bad_regex = httpx.post(f"{base}/chat/completions", json={
-        "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "regex", "regex": "(a"}})
+    bad_regex = httpx.post(
+        f"{base}/chat/completions",
+        json={"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "regex", "regex": "(a"}},
+    )
     assert bad_regex.status_code == 400
     assert "invalid regex" in bad_regex.json()["error"]["message"]
-    unsupported = httpx.post(f"{base}/chat/completions", json={
-        "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "regex", "regex": r"(a)\1"}})
+    unsupported = httpx.post(
+        f"{base}/chat/completions",
+        json={"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "regex", "regex": r"(a)\1"}},
+    )
     assert unsupported.status_code == 400 and "backreference" in unsupported.json()["error"]["message"].lower()
-    huge = httpx.post(f"{base}/chat/completions", content=b'{"messages": [' + b" " * 300_000 + b"]}",
-                      headers={"content-type": "application/json"})
+    huge = httpx.post(
+        f"{base}/chat/completions",
+        content=b'{"messages": [' + b" " * 300_000 + b"]}",
+        headers={"content-type": "application/json"},
+    )
     assert huge.status_code == 413
     missing = httpx.post(f"{base}/chat/completions", json={"model": "tiny"})
     assert missing.status_code == 400 and missing.json()["error"]["param"] == "messages"
@@ -181,23 +227,33 @@ def test_errors_are_openai_shaped(tiny_server) -> None:  # type: ignore[no-untyp
 def test_malicious_schema_is_refused_fast(tiny_server) -> None:  # type: ignore[no-untyped-def]
     base = tiny_server.base_url
     schema = {"type": "object", "properties": {f"p{i}": {"type": "integer"} for i in range(10_000)}}
-    r = httpx.post(f"{base}/chat/completions", timeout=60, json={
-        "messages": [{"role": "user", "content": "x"}],
-        "response_format": {"type": "json_schema", "json_schema": {"name": "big", "schema": schema}}})
+    r = httpx.post(
+        f"{base}/chat/completions",
+        timeout=60,
+        json={
+            "messages": [{"role": "user", "content": "x"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "big", "schema": schema}},
+        },
+    )
     assert r.status_code in (400, 413)
     assert r.elapsed.total_seconds() < 15
 
 
 def test_load_32_clients_all_valid(tiny_server) -> None:  # type: ignore[no-untyped-def]
     c = client(tiny_server)
-    schema = {"type": "object", "properties": {"id": {"type": "integer", "minimum": 0, "maximum": 999},
-                                               "ok": {"type": "boolean"}}, "required": ["id", "ok"]}
+    schema = {
+        "type": "object",
+        "properties": {"id": {"type": "integer", "minimum": 0, "maximum": 999}, "ok": {"type": "boolean"}},
+        "required": ["id", "ok"],
+    }
 
     def one(i: int) -> list[dict]:
         out = []
         for j in range(10):
             r = c.chat.completions.create(
-                model="tiny", messages=[{"role": "user", "content": f"client {i} request {j}"}], max_tokens=24,
+                model="tiny",
+                messages=[{"role": "user", "content": f"client {i} request {j}"}],
+                max_tokens=24,
                 seed=i * 100 + j,
                 response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": schema}},
             )

@@ -6,9 +6,9 @@ import re
 
 import pytest
 import torch
+from structgen.integrations.transformers_processor import StructgenLogitsProcessor
 
 import structgen
-from structgen.integrations.transformers_processor import StructgenLogitsProcessor
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +23,13 @@ def _generate(tiny, prompts, processor, **kw):  # type: ignore[no-untyped-def]
         tok.pad_token = tok.eos_token
     enc = tok(prompts, return_tensors="pt", padding=True)
     out = tiny.model.generate(
-        **enc, logits_processor=[processor], pad_token_id=tok.pad_token_id, eos_token_id=sorted(tiny.vocab.eos_ids), **kw
+        **enc,
+        logits_processor=[processor],
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=sorted(tiny.vocab.eos_ids),
+        **kw,
     )
-    new = out[:, enc["input_ids"].shape[1]:]
+    new = out[:, enc["input_ids"].shape[1] :]
     texts = []
     for row in new.tolist():
         ids = [t for t in row if t not in tiny.vocab.eos_ids]

@@ -1,4 +1,4 @@
-"""The Triton kernels compile for sm_90 and sm_80 (PTX + cubin), checked without a GPU."""
+"""The Triton kernels compile for sm_90 (PTX + cubin), checked without a GPU."""
 
 from __future__ import annotations
 
@@ -20,4 +20,4 @@ def test_kernels_compile_for_gpu_targets() -> None:
     if proc.returncode != 0 and "ptxas" in proc.stderr and "not found" in proc.stderr.lower():
         pytest.skip(f"triton's CUDA toolchain (ptxas) is unavailable here:\n{proc.stderr[-1000:]}")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
-    assert proc.stdout.count(" ok") == 10, proc.stdout
+    assert proc.stdout.count(" ok") == 4, proc.stdout

@@ -19,6 +19,9 @@ _LAZY = {
     "MaskedLMAdapter": "structgen.decoding.diffusion.adapters",
     "tiny_masked_diffusion_model": "structgen.decoding.diffusion.adapters",
     "InfillChecker": "structgen.decoding.diffusion.cfg_infill",
+    "greedy_block": "structgen.decoding.diffusion.dingo",
+    "num_transfer_tokens": "structgen.decoding.diffusion.loop",
+    "schema_to_regex": "structgen.decoding.diffusion.schema_regex",
 }
 
 __all__ = sorted(_LAZY)

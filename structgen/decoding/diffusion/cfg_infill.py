@@ -144,13 +144,232 @@ class InfillChecker:
         return segs
 
     def check(self, tokens: list[int | None], complete: bool = False) -> bool:
-        """Whether the token sequence (None = one masked slot) can be completed to a word of the grammar."""
-        segs = self.segments_of(list(tokens))
-        if segs is None:
+        """Whether the answer (one entry per position; None = masked slot) can be completed exactly.
+
+        Exact token-level semantics (the loop's): every masked slot holds exactly one filler token
+        (any non-special token of the vocabulary), except that the masked slots after the last
+        committed text token may be EOS padding (EOS pads everything after it). The text is the
+        concatenation of the tokens before the first EOS. A committed text token after an EOS, or a
+        non-EOS special token, makes the answer invalid.
+        """
+        toks = list(tokens)
+        if complete and any(t is None for t in toks):
             return False
-        if complete and any(s is None for s in segs):
+        key = ("slots", tuple(toks))
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        self.checks += 1
+        ans = self._check_slots(toks)
+        if len(self._cache) > 50_000:
+            self._cache.clear()
+        self._cache[key] = ans
+        return ans
+
+    # ---- exact token-slot check ------------------------------------------------------------------
+    def _init_slots(self) -> None:
+        """Per vocabulary: byte classes of the lexer and the filler tokens deduplicated by class string."""
+        vocab = self.vocab
+        n_s = self.trans.shape[0]
+        self.nolex = n_s  # "no lexeme open" (a copy of the start row nothing else enters)
+        self.row = np.vstack([self.trans, self.trans[self.lex_start][None]])  # (S+1, 256)
+        _, byte_cls = np.unique(self.row.T, axis=0, return_inverse=True)
+        byte_cls = byte_cls.reshape(-1)
+        rep = {}
+        for b in range(256):
+            rep.setdefault(int(byte_cls[b]), b)
+        fill: dict[bytes, None] = {}
+        for t in range(vocab.num_tokens):
+            if t in vocab.special_ids or t in vocab.eos_ids:
+                continue
+            tb = vocab.token_bytes[t]
+            fill[bytes(rep[int(byte_cls[b])] for b in tb)] = None  # same class string = same lexer effect
+        self.fillers = list(fill)
+        self.emit_id: dict[tuple[int, ...], int] = {}
+        self.emit_sets: list[tuple[int, ...]] = []
+        self._outcomes: dict[int, list[tuple[tuple[int, ...], int]]] = {}
+        self._tok_out: dict[tuple[int, int], Any] = {}
+        ign = set(self.ignore_ids)
+        self._emit_ign: list[bool] = []
+        self._emit_term: list[tuple[int, ...]] = []
+        self._ign = ign
+
+    def _set_id(self, s: int) -> int:
+        key = tuple(np.flatnonzero(self.emit[s]).tolist())
+        i = self.emit_id.get(key)
+        if i is None:
+            i = len(self.emit_sets)
+            self.emit_id[key] = i
+            self.emit_sets.append(key)
+            self._emit_ign.append(any(k in self._ign for k in key))
+            self._emit_term.append(tuple(k for k in key if k not in self._ign))
+        return i
+
+    def _run(self, s: int, data: bytes) -> tuple[tuple[int, ...], int] | None:
+        """Lexer transducer: from open-lexeme state ``s``, read ``data``; (emitted lexeme set ids, new state)."""
+        row, emit, start = self.row, self.emit, self.lex_start
+        out: list[int] = []
+        cur = s
+        for b in data:
+            n = int(row[cur, b])
+            if n != DEAD:
+                cur = n
+                continue
+            if cur == self.nolex or not emit[cur].any():
+                return None
+            out.append(self._set_id(cur))
+            n = int(row[start, b])
+            if n == DEAD:
+                return None
+            cur = n
+        return tuple(out), cur
+
+    def _outcomes_of(self, s: int) -> list[tuple[tuple[int, ...], int]]:
+        o = self._outcomes.get(s)
+        if o is None:
+            res = {r for r in (self._run(s, f) for f in self.fillers) if r is not None}
+            o = sorted(res)
+            self._outcomes[s] = o
+        return o
+
+    def _token_out(self, s: int, t: int) -> tuple[tuple[int, ...], int] | None:
+        key = (s, t)
+        if key not in self._tok_out:
+            self._tok_out[key] = self._run(s, self.vocab.token_bytes[t])
+        return self._tok_out[key]
+
+    def _check_slots(self, toks: list[int | None]) -> bool:
+        vocab = self.vocab
+        if vocab is None:
+            raise TypeError("InfillChecker.check needs a vocabulary; use check_text for text parts")
+        if not hasattr(self, "fillers"):
+            self._init_slots()
+        end = len(toks)
+        for i, t in enumerate(toks):
+            if t is not None and t in vocab.eos_ids:
+                end = i
+                break
+        if any(t is not None and t not in vocab.eos_ids for t in toks[end:]):
+            return False  # text committed after EOS
+        for t in toks[:end]:
+            if t is not None and (t in vocab.special_ids or not 0 <= t < vocab.num_tokens):
+                return False
+        last = max((i for i in range(end) if toks[i] is not None), default=-1)
+        first_final = last + 1  # EOS padding may start at any slot after the last committed token
+        # ---- layered graph: node key = (layer k, 0, lexer state) or an intermediate (k, 1, (rest, state))
+        # inside slot k; edge label = emitted lexeme-set id or -1 (epsilon)
+        layer = {self.nolex}
+        finals_from: list[tuple[Any, int]] = []  # (node key, label) into FINAL
+        pending: list[tuple[Any, int, Any]] = []
+        for k in range(end + 1):
+            if k >= first_final:
+                for s in layer:
+                    if s == self.nolex:
+                        finals_from.append(((k, 0, s), -1))
+                    elif self.emit[s].any():
+                        finals_from.append(((k, 0, s), self._set_id(s)))
+            if k == end:
+                break
+            t = toks[k]
+            nxt: set[int] = set()
+            for s in layer:
+                outs = self._outcomes_of(s) if t is None else [o for o in [self._token_out(s, t)] if o is not None]
+                src = (k, 0, s)
+                for w, s2 in outs:
+                    nxt.add(s2)
+                    prev = src
+                    for j, lab in enumerate(w[:-1]):
+                        mid = (k, 1, (w[j + 1 :], s2))
+                        pending.append((prev, lab, mid))
+                        prev = mid
+                    pending.append((prev, w[-1] if w else -1, (k + 1, 0, s2)))
+            layer = nxt
+            if not layer:
+                return False
+        # nodes in topological order: by layer; within a slot, intermediates with longer rests first
+        def topo(key: Any) -> tuple[int, int, int]:
+            k, kind, x = key
+            return (k, kind, -len(x[0]) if kind else 0)
+
+        all_keys = sorted({a for a, _, _ in pending} | {b for _, _, b in pending} | {(0, 0, self.nolex)}, key=topo)
+        idx = {key: i for i, key in enumerate(all_keys)}
+        n = len(all_keys) + 1
+        f_id = n - 1
+        out_edges: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+        for a, lab, b in pending:
+            out_edges[idx[a]].append((lab, idx[b]))
+        for key, lab in finals_from:
+            if key in idx:
+                out_edges[idx[key]].append((lab, f_id))
+        # prune to nodes that reach FINAL
+        alive = [False] * n
+        alive[f_id] = True
+        for i in range(n - 2, -1, -1):
+            alive[i] = any(alive[b] for _, b in out_edges[i])
+        if not alive[0]:
             return False
-        return self.check_segments(segs)
+        return self._earley_graph(out_edges, alive, f_id)
+
+    def _earley_graph(self, out_edges: list[list[tuple[int, int]]], alive: list[bool], f_id: int) -> bool:
+        """Earley recogniser over a DAG of positions (index order is topological); edges carry a lexeme's
+        terminal-set id (the lexeme may be any terminal of the set; an ignored one makes it an epsilon)
+        or -1 (epsilon)."""
+        rules = self.rules
+        n_t = self.n_terms
+        n_pos = len(out_edges)
+        top = -1
+        sets: list[set[tuple[int, int, int]]] = [set() for _ in range(n_pos)]
+        agenda: list[list[tuple[int, int, int]]] = [[] for _ in range(n_pos)]
+        done_here: list[dict[int, set[int]]] = [dict() for _ in range(n_pos)]
+        waiting: list[dict[int, list[tuple[int, int, int]]]] = [dict() for _ in range(n_pos)]
+        emit_term, emit_ign = self._emit_term, self._emit_ign
+
+        def add(i: int, item: tuple[int, int, int]) -> None:
+            if alive[i] and item not in sets[i]:
+                sets[i].add(item)
+                agenda[i].append(item)
+
+        add(0, (top, 0, 0))
+        for i in range(n_pos):
+            ag = agenda[i]
+            by_term: dict[int, list[tuple[int, int, int]]] = {}
+            while ag:
+                item = ag.pop()
+                r, dot, o = item
+                rhs = (self.start_sym,) if r == top else rules[r].rhs
+                if dot == len(rhs):
+                    if r == top:
+                        continue
+                    lhs = rules[r].lhs
+                    dh = done_here[i].setdefault(lhs, set())
+                    if o in dh:
+                        continue
+                    dh.add(o)
+                    for r2, d2, o2 in list(waiting[o].get(lhs, ())):
+                        add(i, (r2, d2 + 1, o2))
+                    continue
+                sym = rhs[dot]
+                if sym < n_t:
+                    by_term.setdefault(sym, []).append(item)
+                    continue
+                waiting[i].setdefault(sym, []).append(item)
+                if i in done_here[i].get(sym, ()):
+                    add(i, (r, dot + 1, o))
+                if sym in self.nullable:
+                    add(i, (r, dot + 1, o))
+                for ri in self.by_lhs.get(sym, ()):
+                    add(i, (ri, 0, i))
+            for lab, j in out_edges[i]:
+                if not alive[j]:
+                    continue
+                if lab < 0 or emit_ign[lab]:
+                    for item in sets[i]:
+                        add(j, item)
+                if lab >= 0:
+                    for term in emit_term[lab]:
+                        for r, dot, o in by_term.get(term, ()):
+                            add(j, (r, dot + 1, o))
+        return (top, 1, 0) in sets[f_id]
 
     def check_text(self, parts: list[str | None]) -> bool:
         """Same on text: ``["{", None, "}"]`` is ``{`` gap ``}``."""
