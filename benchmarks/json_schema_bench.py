@@ -245,7 +245,15 @@ def bench(engines: list[Any], tok: Any, n: int, timeout_s: float) -> dict[str, A
     for split in SPLITS:
         cases = load_split(split, n)
         for eng in engines:
-            st = {"schemas": len(cases), "compiled": 0, "valid": 0, "valid_ok": 0, "invalid": 0, "invalid_ok": 0, "timeouts": 0}
+            st = {
+                "schemas": len(cases),
+                "compiled": 0,
+                "valid": 0,
+                "valid_ok": 0,
+                "invalid": 0,
+                "invalid_ok": 0,
+                "timeouts": 0,
+            }
             ms: list[float] = []
             mk: list[float] = []
             for case in cases:
@@ -290,7 +298,12 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=150)
     ap.add_argument("--engines", default="structgen,xgrammar,llguidance,outlines-core")
-    ap.add_argument("--timeout", type=float, default=60.0, help="seconds per schema (compile + its instances); slower counts as not compiled")
+    ap.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="seconds per schema (compile + its instances); slower counts as not compiled",
+    )
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     from structgen import assets
@@ -306,7 +319,14 @@ def main() -> int:
             continue
         # warm-up in the parent: per-process caches (vocabulary tables, tokenizer preprocessing) are
         # inherited by the forked workers instead of being rebuilt, and excluded from the timings
-        _run_case(eng, tok, {"schema": {"type": "object", "properties": {"a": {"type": "integer"}}}, "tests": [{"data": {"a": 1}, "valid": True}]})
+        _run_case(
+            eng,
+            tok,
+            {
+                "schema": {"type": "object", "properties": {"a": {"type": "integer"}}},
+                "tests": [{"data": {"a": 1}, "valid": True}],
+            },
+        )
         engines.append(eng)
     res = bench(engines, tok, args.n, args.timeout)
     meta = {

@@ -73,8 +73,13 @@ def main() -> None:
         for c, p, (_, schema) in zip(compiled, prompts, schemas):
             t0 = time.perf_counter()
             res = speculative_generate(
-                loaded, p, c.matcher() if cfg["constrained"] else None, mode=cfg["mode"],
-                max_new_tokens=args.max_new_tokens, ngram_table=table, jump_verify=cfg.get("jump_verify", False),
+                loaded,
+                p,
+                c.matcher() if cfg["constrained"] else None,
+                mode=cfg["mode"],
+                max_new_tokens=args.max_new_tokens,
+                ngram_table=table,
+                jump_verify=cfg.get("jump_verify", False),
             )
             seconds += time.perf_counter() - t0
             tokens += len(res.token_ids)
@@ -89,22 +94,32 @@ def main() -> None:
                 except Exception:  # noqa: BLE001 - counted, reported
                     pass
         rows[name] = {
-            "tokens": tokens, "forwards": forwards, "seconds": round(seconds, 2),
+            "tokens": tokens,
+            "forwards": forwards,
+            "seconds": round(seconds, 2),
             "forwards_per_token": round(forwards / max(1, tokens), 3),
-            "tokens_per_s": round(tokens / seconds, 2), "complete": complete, "valid": valid,
+            "tokens_per_s": round(tokens / seconds, 2),
+            "complete": complete,
+            "valid": valid,
             "requests": len(schemas),
         }
         print(name, rows[name], flush=True)
     base = rows.get("constrained")
     print()
-    print(f"machine: {platform.machine()} {platform.processor() or ''}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"device {loaded.device}; {len(schemas)} Glaiveai2K schemas, greedy, max_new_tokens={args.max_new_tokens}")
-    print("| mode | output tokens | target forwards | forwards/token | tokens/s | speed-up vs constrained | valid/complete |")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+        f"device {loaded.device}; {len(schemas)} Glaiveai2K schemas, greedy, max_new_tokens={args.max_new_tokens}"
+    )
+    print(
+        "| mode | output tokens | target forwards | forwards/token | tokens/s | speed-up vs constrained | valid/complete |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, r in rows.items():
         sp = f"{r['tokens_per_s'] / base['tokens_per_s']:.2f}x" if base else "-"
         vc = f"{r['valid']}/{r['complete']}" if MODES[name]["constrained"] else "-"
-        print(f"| {name} | {r['tokens']} | {r['forwards']} | {r['forwards_per_token']:.3f} | {r['tokens_per_s']:.1f} | {sp} | {vc} |")
+        print(
+            f"| {name} | {r['tokens']} | {r['forwards']} | {r['forwards_per_token']:.3f} | {r['tokens_per_s']:.1f} | {sp} | {vc} |"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

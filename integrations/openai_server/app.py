@@ -194,7 +194,8 @@ def create_app(model: Any, config: ServerConfig | None = None, *, model_name: st
             return StreamingResponse(_chat_stream(key, messages, choice, include_usage), media_type="text/event-stream")
         results = await _run(key, [messages] * req.n, [choice.value] * req.n)
         choices = [
-            chat_choice(i, r.text, r.value, choice.mode, finish_reason(r.stop_reason)) for i, r in enumerate(results)
+            chat_choice(i, r.text, r.value, choice.mode, finish_reason(r.stop_reason, choice.kind is not None))
+            for i, r in enumerate(results)
         ]
         return chat_completion(name, choices, results[0].prompt_tokens, sum(r.completion_tokens for r in results))
 
@@ -231,7 +232,9 @@ def create_app(model: Any, config: ServerConfig | None = None, *, model_name: st
         except HTTPError as exc:
             yield f"data: {json.dumps(exc.body)}\n\n"
             return
-        final = chat_choice(0, result.text, result.value, choice.mode, finish_reason(result.stop_reason))
+        final = chat_choice(
+            0, result.text, result.value, choice.mode, finish_reason(result.stop_reason, choice.kind is not None)
+        )
         if final["message"]["tool_calls"]:
             calls = [dict(c, index=k) for k, c in enumerate(final["message"]["tool_calls"])]
             yield frame({"tool_calls": calls})
@@ -265,7 +268,12 @@ def create_app(model: Any, config: ServerConfig | None = None, *, model_name: st
         rows = [p for p in prompts for _ in range(req.n)]
         results = await _run(_key(req, choice, False, budget), rows, [choice.value] * len(rows))
         choices = [
-            {"index": i, "text": r.text, "finish_reason": finish_reason(r.stop_reason), "logprobs": None}
+            {
+                "index": i,
+                "text": r.text,
+                "finish_reason": finish_reason(r.stop_reason, choice.kind is not None),
+                "logprobs": None,
+            }
             for i, r in enumerate(results)
         ]
         return text_completion(

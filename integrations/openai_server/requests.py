@@ -161,5 +161,10 @@ def chat_choice(index: int, text: str, value: Any, mode: str, finish_reason: str
     return {"index": index, "message": message, "finish_reason": finish_reason, "logprobs": None}
 
 
-def finish_reason(stop_reason: str) -> str:
-    return "length" if stop_reason == "length" else "stop"
+def finish_reason(stop_reason: str, constrained: bool) -> str:
+    """OpenAI's finish_reason: ``length`` only for free text cut by the budget.
+
+    A constrained output is always complete (structgen steers it to close within ``max_tokens``), so
+    it finishes with ``stop`` even when the budget decided where it ended.
+    """
+    return "length" if stop_reason == "length" and not constrained else "stop"

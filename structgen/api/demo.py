@@ -64,9 +64,7 @@ def run_demo(model: Any = None, text: str = INVOICE_TEXT, *, max_new_tokens: int
     from structgen.api.loading import load
 
     loaded = load(model)
-    result = generate(
-        loaded, demo_prompt(text), schema=Invoice, max_new_tokens=max_new_tokens, return_result=True
-    )
+    result = generate(loaded, demo_prompt(text), schema=Invoice, max_new_tokens=max_new_tokens, return_result=True)
     return result.value, result
 
 

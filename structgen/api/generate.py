@@ -393,6 +393,8 @@ def generate(
     chat: bool | None = None,
     system: str | None = None,
     sampler: str = "mask",
+    speculation: str | Sequence[str] | None = None,
+    draft_model: Any = None,
     limits: Any = None,
     progress: bool | None = None,
     **compile_options: Any,
@@ -424,6 +426,11 @@ def generate(
         sampler: ``"mask"`` (token masking, the default), ``"awrs"`` (one sequence with AWRS
             proposals) or ``"smc"`` (AWRS-SMC with ``particles=16``, sampling the model's
             distribution over complete valid outputs; see :mod:`structgen.decoding.smc`).
+        speculation: ``None`` (default), or any of ``"jump_forward"`` (forced text fed in one pass,
+            canonically tokenized), ``"jump_forward_verified"`` (the same, verified like a draft: output
+            identical to plain decoding), ``"ngram"`` (prompt-lookup and adaptive n-gram drafts) and
+            ``"draft"`` (a smaller ``draft_model`` sharing the tokenizer; lossless acceptance). One prompt
+            at a time; see :mod:`structgen.decoding.speculative`.
         limits / progress / compile_options: passed to :func:`structgen.compile` (a progress bar is
             shown when a compile takes more than a second, unless ``progress=False``).
 
@@ -433,9 +440,18 @@ def generate(
     particles = int(compile_options.pop("particles", 16))
     if _is_diffusion_model(model):
         return _generate_with_diffusion(
-            model, prompt, tokenizer=tokenizer, schema=schema, json_schema=json_schema, regex=regex,
-            grammar=grammar, choices=choices, max_new_tokens=max_new_tokens, temperature=temperature,
-            seed=seed, return_result=return_result,
+            model,
+            prompt,
+            tokenizer=tokenizer,
+            schema=schema,
+            json_schema=json_schema,
+            regex=regex,
+            grammar=grammar,
+            choices=choices,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            seed=seed,
+            return_result=return_result,
         )
     req = _request(
         model,
@@ -462,7 +478,18 @@ def generate(
             options=compile_options,
         ),
     )
-    if sampler != "mask":
+    if speculation:
+        results = _run_speculative(
+            req,
+            speculation,
+            draft_model,
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            seed=seed,
+            max_new_tokens=max_new_tokens,
+        )
+    elif sampler != "mask":
         results = _run_sampler(
             req, sampler, temperature=temperature, seed=seed, particles=particles, max_new_tokens=max_new_tokens
         )
@@ -473,14 +500,103 @@ def generate(
     return out if req.batch else out[0]
 
 
+def _run_speculative(
+    req: _Request,
+    speculation: str | Sequence[str],
+    draft_model: Any,
+    *,
+    temperature: float,
+    top_p: float | None,
+    top_k: int | None,
+    seed: int | None,
+    max_new_tokens: int,
+) -> list[GenerationResult]:
+    """``speculation=...``: one row through :func:`structgen.decoding.speculative.speculative_generate`."""
+    import torch
+
+    from structgen.decoding.speculative import MODES, speculative_generate
+
+    modes = {speculation} if isinstance(speculation, str) else set(speculation)
+    verify = "jump_forward_verified" in modes
+    if verify:
+        modes = (modes - {"jump_forward_verified"}) | {"jump_forward"}
+    unknown = modes - set(MODES)
+    if unknown:
+        raise ValueError(
+            f"unknown speculation mode(s) {sorted(unknown)}; choose from {sorted(MODES)} or 'jump_forward_verified'"
+        )
+    if len(req.rows) != 1:
+        raise ValueError("speculation= decodes one prompt at a time; pass a single prompt")
+    if "draft" in modes and draft_model is None:
+        raise ValueError("speculation='draft' needs draft_model= (a smaller model sharing the tokenizer)")
+    row, constraint = req.rows[0], req.constraints[0]
+    if row.start_after:
+        raise ValueError("speculation= does not support constraint_start_after")
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    res = speculative_generate(
+        req.loaded,
+        list(row.prompt_ids),
+        row.matcher,
+        mode=tuple(sorted(modes)),
+        draft_model=draft_model,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        generator=gen,
+        jump_verify=verify,
+    )
+    if res.error:
+        raise GenerationError(f"speculative decoding failed: {res.error}")
+    if constraint is not None and not (res.matcher.is_accepting() or res.matcher.is_terminated()):
+        raise GenerationError(
+            f"the output did not complete within max_new_tokens={max_new_tokens} under speculation "
+            f"(the speculative loop does not steer the budget yet): {res.text[:300]!r}"
+        )
+    value = constraint.parse(res.text) if constraint is not None else res.text
+    return [
+        GenerationResult(
+            value=value,
+            text=res.text,
+            constrained_text=res.text,
+            reasoning="",
+            token_ids=list(res.token_ids),
+            stop_reason=res.stop_reason,
+            prompt_tokens=len(row.prompt_ids),
+            completion_tokens=len(res.token_ids),
+            compile_seconds=req.compile_seconds,
+            decode_seconds=res.seconds,
+            total_seconds=time.perf_counter() - req.t0,
+            extra={
+                "speculation": sorted(modes),
+                "forward_passes": res.forward_passes,
+                "drafted": res.drafted,
+                "accepted": res.accepted,
+                "jumped": res.jumped,
+            },
+        )
+    ]
+
+
 def _is_diffusion_model(model: Any) -> bool:
     """A masked diffusion LM (structgen.decoding.diffusion.protocol.DiffusionModel), not a causal LM."""
     return hasattr(model, "mask_token_id") and callable(getattr(model, "logits", None)) and hasattr(model, "vocab_size")
 
 
 def _generate_with_diffusion(
-    model: Any, prompt: Any, *, tokenizer: Any, schema: Any, json_schema: Any, regex: Any, grammar: Any,
-    choices: Any, max_new_tokens: int, temperature: float, seed: int | None, return_result: bool,
+    model: Any,
+    prompt: Any,
+    *,
+    tokenizer: Any,
+    schema: Any,
+    json_schema: Any,
+    regex: Any,
+    grammar: Any,
+    choices: Any,
+    max_new_tokens: int,
+    temperature: float,
+    seed: int | None,
+    return_result: bool,
 ) -> Any:
     """Route ``generate`` to the diffusion loop (DINGO for regular constraints, CFG infilling for grammars).
 
@@ -506,8 +622,16 @@ def _generate_with_diffusion(
     block = 32 if max_new_tokens >= 32 else max_new_tokens
     gen_length = -(-max_new_tokens // block) * block
     result = generate_diffusion(
-        model, tokenizer, prompt, regex=regex, json_schema=target_dict, grammar=grammar,
-        gen_length=gen_length, block_length=block, temperature=temperature, seed=seed or 0,
+        model,
+        tokenizer,
+        prompt,
+        regex=regex,
+        json_schema=target_dict,
+        grammar=grammar,
+        gen_length=gen_length,
+        block_length=block,
+        temperature=temperature,
+        seed=seed or 0,
     )
     constrained = any(v is not None for v in (regex, target_dict, grammar))
     if constrained and not result.valid:
@@ -519,9 +643,16 @@ def _generate_with_diffusion(
     if not return_result:
         return value
     return GenerationResult(
-        value=value, text=result.text, constrained_text=result.text, reasoning="", token_ids=list(result.token_ids),
-        stop_reason="complete", prompt_tokens=0, completion_tokens=len(result.token_ids),
-        decode_seconds=result.forward_seconds + result.dp_seconds, extra={"diffusion": result},
+        value=value,
+        text=result.text,
+        constrained_text=result.text,
+        reasoning="",
+        token_ids=list(result.token_ids),
+        stop_reason="complete",
+        prompt_tokens=0,
+        completion_tokens=len(result.token_ids),
+        decode_seconds=result.forward_seconds + result.dp_seconds,
+        extra={"diffusion": result},
     )
 
 
@@ -546,6 +677,8 @@ def _run_sampler(
     lm = TransformersLM(req.loaded.model, temperature=float(temperature) if temperature > 0 else 1.0)
     out = []
     for i, (row, c) in enumerate(zip(req.rows, req.constraints)):
+        if c is None:  # checked above; narrows the type
+            continue
         rng = np.random.default_rng(None if seed is None else seed + i)
         t0 = time.perf_counter()
         if sampler == "awrs":

@@ -22,7 +22,9 @@ class Flag(BaseModel):
 def vocab() -> structgen.Vocabulary:
     chars = [bytes([c]) for c in range(32, 127)]
     extra = [b'{"', b'":', b'",', b'"}', b"true", b"false", b"null"]
-    return structgen.Vocabulary.from_bytes([b"<pad>", b"<eos>", b"<mask>", *chars, *extra], eos_ids=[1], special_ids=[0, 2])
+    return structgen.Vocabulary.from_bytes(
+        [b"<pad>", b"<eos>", b"<mask>", *chars, *extra], eos_ids=[1], special_ids=[0, 2]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +36,14 @@ def model(vocab: structgen.Vocabulary):  # type: ignore[no-untyped-def]
 def test_regex_and_choices(model, vocab) -> None:  # type: ignore[no-untyped-def]
     prompt = list(range(3, 10))
     for seed in range(3):
-        out = structgen.generate(model, prompt, tokenizer=vocab, regex=r"[0-9]{3}-[a-z]{2}", max_new_tokens=16, seed=seed)
+        out = structgen.generate(
+            model, prompt, tokenizer=vocab, regex=r"[0-9]{3}-[a-z]{2}", max_new_tokens=16, seed=seed
+        )
         assert re.fullmatch(r"[0-9]{3}-[a-z]{2}", out)
-    assert structgen.generate(model, prompt, tokenizer=vocab, choices=["red", "blue"], max_new_tokens=8) in ("red", "blue")
+    assert structgen.generate(model, prompt, tokenizer=vocab, choices=["red", "blue"], max_new_tokens=8) in (
+        "red",
+        "blue",
+    )
 
 
 def test_pydantic_schema_and_result(model, vocab) -> None:  # type: ignore[no-untyped-def]

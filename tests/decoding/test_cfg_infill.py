@@ -171,3 +171,118 @@ def test_shipped_grammars_load() -> None:
     for name in ("json", "c_like"):
         InfillChecker.from_lark(_grammar(name))
     assert resources is not None
+
+
+# ---- exact token-slot check (each masked position = exactly one token, or trailing EOS padding) ----
+
+SLOT_GRAMMARS = {
+    "expr": (
+        """
+        start: sum
+        sum: sum "+" atom | atom
+        atom: NUM | "(" sum ")"
+        NUM: /[0-9]+/
+        """,
+        ["1", "+", "(", ")", "1+", "()", "(1", "+1)"],
+    ),
+    "anbn": ('start: "a" start "b" |', ["a", "b", "ab", "aab"]),
+    "c_fragment": (
+        """
+        start: stmt+
+        stmt: NAME "=" expr ";" | "{" stmt* "}"
+        ?expr: NAME | NUM | expr "+" NAME | "(" expr ")"
+        NAME: /[a-z]+/
+        NUM: /[0-9]+/
+        %ignore " "
+        """,
+        ["a", "b", "ab", "=", "1", ";", "{", "}", "a=", "+", " ", ";}"],
+    ),
+}
+
+
+def _slot_vocab(fillers: list[str]):
+    from structgen.vocab.vocabulary import Vocabulary
+
+    return Vocabulary.from_bytes([b"<pad>", b"<eos>", *(f.encode() for f in fillers)], eos_ids=[1], special_ids=[0])
+
+
+def _brute_force(tokens: list[int | None], fillers: list[int], vocab, member) -> bool:
+    """Every filling of the masks (slots after the last committed text token may be EOS padding)."""
+    eos = 1
+    text_known = [i for i, t in enumerate(tokens) if t is not None and t != eos]
+    first_eos = next((i for i, t in enumerate(tokens) if t == eos), len(tokens))
+    if text_known and text_known[-1] > first_eos:
+        return False
+    last = text_known[-1] if text_known else -1
+    masks = [i for i, t in enumerate(tokens) if t is None and i < first_eos]
+    for fill in itertools.product([*fillers, eos], repeat=len(masks)):
+        seq = list(tokens)
+        for i, t in zip(masks, fill):
+            seq[i] = t
+        cut = next((i for i, t in enumerate(seq) if t == eos), len(seq))
+        if cut <= last:  # EOS before committed text
+            continue
+        if member(b"".join(vocab.token_bytes[t] for t in seq[:cut]).decode()):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("name", sorted(SLOT_GRAMMARS))
+def test_slot_check_agrees_with_brute_force(name: str) -> None:
+    """The bounded-gap check equals Lark over all fillings from the vocabulary (random partial answers)."""
+    text, fillers = SLOT_GRAMMARS[name]
+    vocab = _slot_vocab(fillers)
+    checker = InfillChecker.from_lark(text, vocab)
+    parser = lark.Lark(text, parser="lalr")
+    memo: dict[str, bool] = {}
+
+    def member(s: str) -> bool:
+        if s not in memo:
+            try:
+                parser.parse(s)
+                memo[s] = True
+            except lark.exceptions.LarkError:
+                memo[s] = False
+        return memo[s]
+
+    ids = list(range(2, vocab.num_tokens))
+    rng = np.random.default_rng(7)
+    agree_true = 0
+    for _ in range(60):
+        n = int(rng.integers(1, 6))
+        toks: list[int | None] = []
+        for _ in range(n):
+            u = rng.random()
+            toks.append(None if u < 0.45 else (1 if u < 0.5 else int(rng.choice(ids))))
+        if sum(t is None for t in toks) > 3:
+            continue
+        expected = _brute_force(toks, ids, vocab, member)
+        assert checker.check(toks) is expected, (toks, expected)
+        agree_true += expected
+    assert agree_true > 3  # the sample holds completable answers too
+
+
+def test_slot_check_bounds_gaps(c_checker_vocab) -> None:
+    """A Σ* gap would accept these; with the real number of slots they are not completable."""
+    checker, ids = c_checker_vocab
+    prefix = [ids[b"int"], ids[b" "], ids[b"f"], ids[b"("]]
+    assert checker.check([*prefix, None, None, None])  # ") {}" fits: ")", " {", "}"
+    assert not checker.check([*prefix, None])  # one slot cannot close "(){}"
+    assert checker.check_segments([b"int f(", None])  # unbounded gap: completable
+    assert not checker.check([ids[b"int"], None, ids[b"}"]])
+    assert checker.check([ids[b"int"], None, ids[b"main"], ids[b"()"], ids[b" {"], ids[b"}"], None, None])
+    assert checker.check([ids[b"int"], ids[b" "], ids[b"main"], ids[b"()"], ids[b" {"], ids[b"}"]], complete=True)
+    eos = 1
+    assert not checker.check([ids[b"int"], eos, None])  # EOS right after "int"
+    assert not checker.check([None, eos, ids[b"}"]])  # text after EOS
+
+
+@pytest.fixture(scope="module")
+def c_checker_vocab():
+    from structgen.vocab.vocabulary import Vocabulary
+
+    chars = [bytes([c]) for c in range(32, 127)]
+    multi = [b"int", b"main", b"()", b" {"]
+    vocab = Vocabulary.from_bytes([b"<pad>", b"<eos>", *chars, *multi], eos_ids=[1], special_ids=[0])
+    ids = {b: i for i, b in enumerate(vocab.token_bytes)}
+    return InfillChecker.from_lark(_grammar("c_like"), vocab), ids

@@ -106,16 +106,50 @@ def test_json_schema_path(model, vocab) -> None:
     jsonschema.validate(json.loads(r.text), schema)
 
 
+def _lark_parses(parser, text: str) -> bool:
+    import lark
+
+    try:
+        parser.parse(text)
+    except lark.exceptions.LarkError:
+        return False
+    return True
+
+
 def test_grammar_path_json(model, vocab) -> None:
     import lark
 
     text = (ROOT / "grammars" / "json.lark").read_text()
     parser = lark.Lark(text, parser="lalr")
-    for seed in range(2):
+    for seed in range(3):
         r = generate_diffusion(model, vocab, [3, 4], grammar=text, gen_length=16, block_length=4, steps=16, seed=seed)
-        assert r.valid, r.text
-        parser.parse(r.text)
+        assert r.valid and r.failures == 0 and not r.info.get("stuck"), r.text
+        assert _lark_parses(parser, r.text), r.text
         json.loads(r.text)
+
+
+def test_grammar_path_c_like(model, vocab) -> None:
+    """Exact slot-bounded gaps: the random model can no longer grow an identifier past the point where
+    the remaining slots close ``(){}`` (every run of the Σ*-gap version got stuck here)."""
+    import lark
+
+    text = (ROOT / "grammars" / "c_like.lark").read_text()
+    parser = lark.Lark(text, parser="earley")  # structgen lexes longest-match, as Lark's dynamic Earley lexer
+    for seed, remasking in [(0, "low_confidence"), (1, "random"), (2, "low_confidence")]:
+        r = generate_diffusion(
+            model,
+            vocab,
+            [3 + seed, 4],
+            grammar=text,
+            gen_length=16,
+            block_length=4,
+            steps=16,
+            seed=seed,
+            remasking=remasking,
+            temperature=float(seed % 2),
+        )
+        assert r.valid and r.failures == 0 and not r.info.get("stuck"), (seed, r.text)
+        assert _lark_parses(parser, r.text), (seed, r.text)
 
 
 def test_dp_on_regex_engine_tables(vocab) -> None:

@@ -51,7 +51,7 @@ def _chi2(observed: Counter, expected: dict, n: int) -> float:
 @pytest.mark.parametrize("sampled_draft", [False, True])
 def test_acceptance_rule_preserves_target_distribution(sampled_draft):
     gen = torch.Generator().manual_seed(0)
-    V, n = 8, 20000
+    V, n = 8, 6000
     logits = torch.randn(3, V, generator=gen, dtype=torch.float64) * 1.5
     logits[0, 5] = float("-inf")  # a masked token
     p = torch.softmax(logits, dim=-1)
@@ -63,7 +63,7 @@ def test_acceptance_rule_preserves_target_distribution(sampled_draft):
             draft = [int(torch.multinomial(q[i], 1, generator=gen)) for i in range(2)]
             qrows = [q[0], q[1]]
         else:
-            draft = [2, 3]  # a deterministic (n-gram-like) draft, point-mass q
+            draft = [int(p[0].argmax()), 3]  # a deterministic (n-gram-like) draft, point-mass q
             qrows = None
         acc, nxt = accept_draft(logits.clone(), draft, params, gen, qrows)
         emitted = draft[:acc] + [nxt]
@@ -71,7 +71,7 @@ def test_acceptance_rule_preserves_target_distribution(sampled_draft):
         if acc >= 1:
             second[emitted[1]] += 1
     assert _chi2(first, {i: float(p[0, i]) for i in range(V) if p[0, i] > 0}, n) > P_MIN
-    assert sum(second.values()) > 1000
+    assert sum(second.values()) > 300
     assert _chi2(second, {i: float(p[1, i]) for i in range(V)}, sum(second.values())) > P_MIN
 
 
@@ -92,8 +92,14 @@ PATTERN = r"[ab]{1,3}-[01]{1,2}"
 def _tiny_lm(seed: int):
     torch.manual_seed(seed)
     config = transformers.LlamaConfig(
-        vocab_size=len(TOKENS), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128, eos_token_id=EOS,
+        vocab_size=len(TOKENS),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        eos_token_id=EOS,
     )
     model = transformers.LlamaForCausalLM(config).double().eval()
     with torch.no_grad():  # sharper than the default init, so the distribution is far from uniform
@@ -132,20 +138,27 @@ def _exact_distribution(target, compiled, prompt):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["draft", "jump_forward+ngram"])
 def test_speculative_sampling_matches_exact_distribution(setup, mode):
     target, draft, compiled = setup
     prompt = [0, 1, 5, 6, 2, 5, 8]  # "a b - 0 ab - 01": material for prompt lookup
     exact = _exact_distribution(target, compiled, prompt)
     assert abs(sum(exact.values()) - 1.0) < 1e-9
-    n = 1500
+    n = 600
     gen = torch.Generator().manual_seed(123)
     table = NGramTable()
     seen: Counter = Counter()
     drafted = 0
     for _ in range(n):
-        kw = {"mode": {"draft"}, "draft_model": draft} if mode == "draft" else {"mode": {"jump_forward", "ngram"}, "ngram_table": table}
-        res = speculative_generate(target, prompt, compiled.matcher(), temperature=1.0, generator=gen, max_new_tokens=16, **kw)
+        kw = (
+            {"mode": {"draft"}, "draft_model": draft}
+            if mode == "draft"
+            else {"mode": {"jump_forward", "ngram"}, "ngram_table": table}
+        )
+        res = speculative_generate(
+            target, prompt, compiled.matcher(), temperature=1.0, generator=gen, max_new_tokens=16, **kw
+        )
         assert res.stop_reason == "eos"
         seen[tuple(res.token_ids)] += 1
         drafted += res.drafted

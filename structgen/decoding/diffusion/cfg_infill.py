@@ -1,26 +1,30 @@
 """CFG infilling: can a partially unmasked output still be completed to a word of the grammar?
 
-A partial output is words (decoded text of consecutive committed tokens) separated by gaps (runs of
-masked positions). Following Mündler et al. (arXiv 2508.10111, see ``docs/design/dingo.md`` §CFG), a
-gap is over-approximated by ``Σ*`` (any byte string), so the completions form the regular language
-``C = w0 Σ* w1 Σ* … wk`` and the question is whether ``L(G) ∩ C ≠ ∅``. Sound in the direction that
-matters for decoding: a token is never rejected when some completion exists; an accepted token may
-lead to a dead end when the remaining slots are too few (the loop then resamples).
+Two checks, both CFG ∩ regular-language emptiness (Mündler et al., arXiv 2508.10111):
 
-How *(ours)*: instead of lexing each word into partial lexemes and building a terminal-level NFA, we
-work on byte positions of ``C`` directly.
+- :meth:`InfillChecker.check` (the decoding loop's) is **exact over token slots**: every masked position
+  holds exactly one token of the vocabulary, and the masked positions after the last committed text
+  token may instead be EOS padding (EOS pads the rest of the answer). The completion language is built
+  over tokens: a committed token is its bytes, a masked slot the union over the filler tokens.
+  *(ours)* That union is summarized once per vocabulary through the grammar's lexer: a token read
+  from an open-lexeme state ``s`` deterministically closes a sequence of lexemes and leaves state
+  ``s'`` (longest match), so a slot is a "gadget" of edges ``s -(lexemes)-> s'`` (a few dozen outcomes
+  per state instead of the vocabulary; tokens with the same lexer byte-class string are one filler).
+  The slots up to the last committed token form a layered graph ``(slot, lexer state)`` parsed by an
+  Earley recogniser over a DAG of positions; the trailing EOS-paddable slots are handled by a
+  Dijkstra over (Earley item, gadget node) that jumps over whole grammar symbols with a precomputed
+  table of min slot counts per symbol and gadget node pair (min-plus fixpoint, once per grammar x
+  vocabulary), bounded by the number of trailing slots. Exact: ``check`` is true iff some filling
+  parses, so a loop that commits only accepted tokens never gets stuck.
+- :meth:`InfillChecker.check_segments` / :meth:`check_text` treat a gap as ``Σ*`` (any byte string:
+  the reference implementation's over-approximation, right for fill-in-the-middle with unbounded
+  gaps): ``C = w0 Σ* w1 Σ* … wk``; terminal relations over byte positions (a lexeme may end at ``j``
+  only if it is a maximal munch when the next byte is fixed), ignored terminals closed into ``J``,
+  then Earley over positions with any terminal scannable in place at a gap.
 
-1. **Terminal relations** ``R_T[i, j]``: some lexeme of terminal ``T`` drives ``C`` from position ``i`` to
-   ``j``. One left-to-right sweep propagates (origin, lexer state) pairs through the grammar's
-   combined lexer DFA: word bytes step the DFA, gap positions apply the reachability closure of the
-   lexer DFA (``Σ*``). A lexeme may end at ``j`` only if it is a maximal munch there: when the next
-   byte is already fixed (no gap), the lexer must not be able to continue with it. The terminal of a
-   lexeme is its highest-priority accepting terminal(s).
-2. **Ignored terminals** (``%ignore``): their relations are closed reflexively-transitively into ``J``
-   and composed in front of every terminal and at the end.
-3. **Earley over positions**: an Earley recogniser whose scanner follows ``R_T`` edges; at a gap any
-   terminal may also be scanned in place (a loop), so each Earley set is closed under that. The
-   intersection is non-empty iff ``start → …•`` with origin 0 is in a set ``i`` with ``J[i, end]``.
+Lexing is longest match with terminal priorities (the lexeme's terminal is its highest-priority
+accepting terminal); cost of the exact check grows with the number of masked slots *before* the last
+committed token (layered positions), so it suits small blocks; the trailing slots are cheap.
 """
 
 from __future__ import annotations
@@ -175,7 +179,7 @@ class InfillChecker:
         self.row = np.vstack([self.trans, self.trans[self.lex_start][None]])  # (S+1, 256)
         _, byte_cls = np.unique(self.row.T, axis=0, return_inverse=True)
         byte_cls = byte_cls.reshape(-1)
-        rep = {}
+        rep: dict[int, int] = {}
         for b in range(256):
             rep.setdefault(int(byte_cls[b]), b)
         fill: dict[bytes, None] = {}
@@ -259,22 +263,13 @@ class InfillChecker:
         # ---- layered graph: node key = (layer k, 0, lexer state) or an intermediate (k, 1, (rest, state))
         # inside slot k; edge label = emitted lexeme-set id or -1 (epsilon)
         layer = {self.nolex}
-        finals_from: list[tuple[Any, int]] = []  # (node key, label) into FINAL
         pending: list[tuple[Any, int, Any]] = []
-        for k in range(end + 1):
-            if k >= first_final:
-                for s in layer:
-                    if s == self.nolex:
-                        finals_from.append(((k, 0, s), -1))
-                    elif self.emit[s].any():
-                        finals_from.append(((k, 0, s), self._set_id(s)))
-            if k == end:
-                break
+        for k in range(first_final):
             t = toks[k]
             nxt: set[int] = set()
-            for s in layer:
-                outs = self._outcomes_of(s) if t is None else [o for o in [self._token_out(s, t)] if o is not None]
-                src = (k, 0, s)
+            for st in layer:
+                outs = self._outcomes_of(st) if t is None else [o for o in [self._token_out(st, t)] if o is not None]
+                src = (k, 0, st)
                 for w, s2 in outs:
                     nxt.add(s2)
                     prev = src
@@ -286,31 +281,31 @@ class InfillChecker:
             layer = nxt
             if not layer:
                 return False
-        # nodes in topological order: by layer; within a slot, intermediates with longer rests first
+
         def topo(key: Any) -> tuple[int, int, int]:
             k, kind, x = key
-            return (k, kind, -len(x[0]) if kind else 0)
+            return (k, kind, -len(x[0]) if kind else 0)  # intermediates: longer rest first
 
         all_keys = sorted({a for a, _, _ in pending} | {b for _, _, b in pending} | {(0, 0, self.nolex)}, key=topo)
         idx = {key: i for i, key in enumerate(all_keys)}
-        n = len(all_keys) + 1
-        f_id = n - 1
+        n = len(all_keys)
         out_edges: list[list[tuple[int, int]]] = [[] for _ in range(n)]
         for a, lab, b in pending:
             out_edges[idx[a]].append((lab, idx[b]))
-        for key, lab in finals_from:
-            if key in idx:
-                out_edges[idx[key]].append((lab, f_id))
-        # prune to nodes that reach FINAL
+        ends = [(idx[(first_final, 0, st)], st) for st in layer if (first_final, 0, st) in idx]
+        # prune to nodes that reach the last layer
         alive = [False] * n
-        alive[f_id] = True
-        for i in range(n - 2, -1, -1):
-            alive[i] = any(alive[b] for _, b in out_edges[i])
+        for i, _ in ends:
+            alive[i] = True
+        for i in range(n - 1, -1, -1):
+            alive[i] = alive[i] or any(alive[b] for _, b in out_edges[i])
         if not alive[0]:
             return False
-        return self._earley_graph(out_edges, alive, f_id)
+        return self._earley_graph(out_edges, alive, ends, end - first_final)
 
-    def _earley_graph(self, out_edges: list[list[tuple[int, int]]], alive: list[bool], f_id: int) -> bool:
+    def _earley_graph(
+        self, out_edges: list[list[tuple[int, int]]], alive: list[bool], ends: list[tuple[int, int]], budget: int
+    ) -> bool:
         """Earley recogniser over a DAG of positions (index order is topological); edges carry a lexeme's
         terminal-set id (the lexeme may be any terminal of the set; an ignored one makes it an epsilon)
         or -1 (epsilon)."""
@@ -369,7 +364,108 @@ class InfillChecker:
                     for term in emit_term[lab]:
                         for r, dot, o in by_term.get(term, ()):
                             add(j, (r, dot + 1, o))
-        return (top, 1, 0) in sets[f_id]
+        return self._trailing(sets, waiting, ends, budget)
+
+    def _trailing(self, sets: list[Any], waiting: list[Any], ends: list[tuple[int, int]], budget: int) -> bool:
+        """Complete the parse in at most ``budget`` more slots (the trailing masked slots, EOS-padded):
+        a Dijkstra over (item, gadget node) that jumps over whole symbols with their min slot costs."""
+        import heapq
+
+        cost = self._min_costs()
+        fin = self._final_node
+        top = -1
+        heap: list[tuple[int, int, int, int, int]] = []
+        best: dict[tuple[int, int, int, int], int] = {}
+        for i, st in ends:
+            for r, dot, o in sets[i]:
+                heap.append((0, r, dot, o, st))
+        heapq.heapify(heap)
+        rules = self.rules
+        while heap:
+            c, r, dot, o, u = heapq.heappop(heap)
+            key = (r, dot, o, u)
+            if best.get(key, budget + 1) <= c:
+                continue
+            best[key] = c
+            rhs = (self.start_sym,) if r == top else rules[r].rhs
+            if dot == len(rhs):
+                if r == top:
+                    if u == fin:
+                        return True
+                    continue
+                for r2, d2, o2 in waiting[o].get(rules[r].lhs, ()):
+                    heapq.heappush(heap, (c, r2, d2 + 1, o2, u))
+                continue
+            row = cost[rhs[dot]][u]
+            for v in np.flatnonzero(row <= budget - c).tolist():
+                heapq.heappush(heap, (c + int(row[v]), r, dot + 1, o, v))
+        return False
+
+    def _min_costs(self) -> np.ndarray:
+        """``(symbols, U, U)`` min number of slots for a symbol to drive the slot gadget from node u to v.
+
+        Gadget nodes: lexer states (+ no-lexeme), intermediates inside a token (lexemes still to be
+        emitted within the slot) and FINAL (the last lexeme closed at EOS). A filler token from state s
+        is a chain of edges labelled by the lexemes it closes, the last edge costing one slot."""
+        cached: np.ndarray | None = getattr(self, "_cost", None)
+        if cached is not None:
+            return cached
+        big = np.int32(1 << 20)
+        n_lex = self.nolex + 1
+        inter: dict[Any, int] = {}
+        edges: list[tuple[int, int, int, int]] = []  # (u, label, v, cost)
+        for st in range(1, n_lex):
+            for w, s2 in self._outcomes_of(st):
+                prev = st
+                for j, lab in enumerate(w[:-1]):
+                    key = (w[j + 1 :], s2)
+                    mid = inter.setdefault(key, n_lex + len(inter))
+                    edges.append((prev, lab, mid, 0))
+                    prev = mid
+                edges.append((prev, w[-1] if w else -1, s2, 1))
+        fin = n_lex + len(inter)
+        self._final_node = fin
+        for st in range(1, n_lex):
+            if st == self.nolex:
+                edges.append((st, -1, fin, 0))
+            elif self.emit[st].any():
+                edges.append((st, self._set_id(st), fin, 0))
+        u_n = fin + 1
+        eps = np.full((u_n, u_n), big, dtype=np.int32)
+        np.fill_diagonal(eps, 0)
+        n_sym = self.n_terms + len(self.nt_id)
+        cost = np.full((n_sym, u_n, u_n), big, dtype=np.int32)
+        for u, lab, v, c in edges:
+            if lab < 0 or self._emit_ign[lab]:
+                eps[u, v] = min(eps[u, v], c)
+        while True:  # epsilon closure (min-plus)
+            nxt = np.minimum(eps, (eps[:, :, None] + eps[None, :, :]).min(axis=1))
+            if (nxt == eps).all():
+                break
+            eps = nxt
+        for u, lab, v, c in edges:
+            if lab >= 0:
+                for term in self._emit_term[lab]:
+                    cost[term, u, v] = min(cost[term, u, v], c)
+
+        def mp(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+            return np.minimum((x[:, :, None] + y[None, :, :]).min(axis=1), big)
+
+        for term in range(self.n_terms):
+            cost[term] = mp(mp(eps, cost[term]), eps)
+        changed = True
+        while changed:
+            changed = False
+            for rule in self.rules:
+                acc = eps
+                for sym in rule.rhs:
+                    acc = mp(acc, cost[sym])
+                new = np.minimum(cost[rule.lhs], acc)
+                if (new != cost[rule.lhs]).any():
+                    cost[rule.lhs] = new
+                    changed = True
+        self._cost = cost
+        return cost
 
     def check_text(self, parts: list[str | None]) -> bool:
         """Same on text: ``["{", None, "}"]`` is ``{`` gap ``}``."""

@@ -85,7 +85,7 @@ def _vocab_of(tokenizer_or_vocab: Any, model: DiffusionModel) -> tuple[Any, Any]
 
 def build_dingo(vocab: Any, *, regex: str | None = None, json_schema: Any = None) -> tuple[Dingo, str]:
     """Compile a regex (or a bounded JSON Schema through :func:`schema_to_regex`) into DINGO tables (cached)."""
-    import structgen
+    from structgen.compile.compiler import compile as compile_constraint
 
     if json_schema is not None:
         from structgen.decoding.diffusion.schema_regex import schema_to_regex
@@ -96,7 +96,7 @@ def build_dingo(vocab: Any, *, regex: str | None = None, json_schema: Any = None
     key = f"{vocab.fingerprint}|{regex}"
     d = _DINGO_CACHE.get(key)
     if d is None:
-        compiled = structgen.compile(vocab, regex=regex)
+        compiled = compile_constraint(vocab, regex=regex)
         d = Dingo(TokenDFA.from_engine(compiled.engine, vocab))
         _DINGO_CACHE[key] = d
         while len(_DINGO_CACHE) > 16:
@@ -233,24 +233,29 @@ def generate_diffusion(
                 continue
             if method == "cfg":
                 for p in sorted(sel, key=lambda q: -float(conf_block[q])):
-                    row = scores[p].clone()
-                    for _ in range(max_resamples):
-                        t = int(row.argmax())
-                        if not row[t] > float("-inf"):
-                            failures += 1
+                    cur = [None if c == mask_id else c for c in x[0, p_len:].tolist()]
+                    # candidates in score order: the first max_resamples by rejection, then (never stuck:
+                    # the exact check keeps the answer completable, so some token fits) the whole row
+                    order = torch.argsort(scores[p], descending=True).tolist()
+                    chosen = None
+                    for n_try, t in enumerate(order):
+                        if not scores[p, t] > float("-inf"):
                             break
-                        cur = x[0, p_len:].tolist()
                         cur[p] = t
-                        if checker.check([None if c == mask_id else c for c in cur]):
-                            x[0, p_len + p] = t
-                            logprob += float(logp[p, t])
-                            if t in vocab.eos_ids:  # EOS pads the rest of the answer
-                                for q in range(p + 1, gen_length):
-                                    if int(x[0, p_len + q]) == mask_id:
-                                        x[0, p_len + q] = t
+                        if checker.check(cur):
+                            chosen = t
                             break
-                        row[t] = float("-inf")
-                        resamples += 1
+                        if n_try < max_resamples:
+                            resamples += 1
+                    if chosen is None:
+                        failures += 1
+                        continue
+                    x[0, p_len + p] = chosen
+                    logprob += float(logp[p, chosen])
+                    if chosen in vocab.eos_ids:  # EOS pads the rest of the answer
+                        for q in range(p + 1, gen_length):
+                            if int(x[0, p_len + q]) == mask_id:
+                                x[0, p_len + q] = chosen
                 continue
             rows: list[Row] = []
             for i in range(lo, hi):

@@ -123,7 +123,11 @@ def speculative_generate(
     if "draft" in modes:
         if draft_model is None:
             raise ValueError("mode 'draft' needs draft_model= (a smaller model sharing the tokenizer)")
-        drafter = draft_model if isinstance(draft_model, DraftModel) else DraftModel(draft_model, k=min(4, num_draft_tokens), max_k=max(4, num_draft_tokens))
+        drafter = (
+            draft_model
+            if isinstance(draft_model, DraftModel)
+            else DraftModel(draft_model, k=min(4, num_draft_tokens), max_k=max(4, num_draft_tokens))
+        )
     table = None
     if "ngram" in modes:
         table = ngram_table if ngram_table is not None else shared_table(vocab)
@@ -186,7 +190,9 @@ def speculative_generate(
                     extra = _ngram(base, ids + prefix, min(budget, ngram_len.k), table)
                     source = ngram_len
                 if not extra and drafter is not None:
-                    extra, dists = drafter.propose(base, ids + prefix, min(budget, drafter.length.k), params, generator, vocab.size)
+                    extra, dists = drafter.propose(
+                        base, ids + prefix, min(budget, drafter.length.k), params, generator, vocab.size
+                    )
                     q_rows.extend(dists)
                     source = drafter.length
                 else:
@@ -252,4 +258,3 @@ def _ngram(matcher: Any, ids: list[int], k: int, table: NGramTable) -> list[int]
 
         return prompt_lookup(ids, k)
     return ngram_draft(matcher, ids, k, table)
-

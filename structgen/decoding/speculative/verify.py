@@ -49,9 +49,10 @@ def position_masks(matcher: Any, draft: Sequence[int]) -> tuple[list[int], list[
 def apply_masks(logits: torch.Tensor, masks: Sequence[np.ndarray | None]) -> torch.Tensor:
     """``logits`` (k+1, V) with forbidden tokens set to -inf (in place; returns it)."""
     rows = [i for i, row in enumerate(masks) if row is not None]
-    if not rows:
+    present = [row for row in masks if row is not None]
+    if not present:
         return logits
-    forbidden = ~torch.from_numpy(np.stack([masks[i] for i in rows])).to(logits.device)  # (r, V) bool
+    forbidden = ~torch.from_numpy(np.stack(present)).to(logits.device)  # (r, V) bool
     if len(rows) == logits.shape[0]:
         logits.masked_fill_(forbidden, float("-inf"))
     else:
