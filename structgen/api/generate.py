@@ -359,6 +359,28 @@ class _Request:
         ]
 
 
+_REQUEST_ARGS = (
+    *_KINDS,
+    "max_new_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "seed",
+    "stop",
+    "constraint_start_after",
+    "chat",
+    "system",
+    "sampler",
+    "limits",
+    "progress",
+)
+
+
+def _request_kwargs(args: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of generate()/stream() that a _Request takes (from their ``locals()``)."""
+    return {**{k: args[k] for k in _REQUEST_ARGS}, "options": args["compile_options"]}
+
+
 def _request(model: Any, prompt: Any, tokenizer: Any, kw: dict[str, Any]) -> _Request:
     constraint_kwargs = {k: kw.pop(k, None) for k in _KINDS}
     return _Request(
@@ -457,26 +479,7 @@ def generate(
         model,
         prompt,
         tokenizer,
-        dict(
-            schema=schema,
-            json_schema=json_schema,
-            regex=regex,
-            grammar=grammar,
-            choices=choices,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            top_k=top_k,
-            seed=seed,
-            stop=stop,
-            constraint_start_after=constraint_start_after,
-            chat=chat,
-            system=system,
-            sampler=sampler,
-            limits=limits,
-            progress=progress,
-            options=compile_options,
-        ),
+        _request_kwargs(locals()),
     )
     if speculation:
         results = _run_speculative(
@@ -824,26 +827,7 @@ def stream(
         model,
         prompt,
         tokenizer,
-        dict(
-            schema=schema,
-            json_schema=json_schema,
-            regex=regex,
-            grammar=grammar,
-            choices=choices,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            top_k=top_k,
-            seed=seed,
-            stop=stop,
-            constraint_start_after=constraint_start_after,
-            chat=chat,
-            system=system,
-            sampler=sampler,
-            limits=limits,
-            progress=progress,
-            options=compile_options,
-        ),
+        _request_kwargs(locals()),
     )
     return TextStream(req, partial)
 
