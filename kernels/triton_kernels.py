@@ -273,6 +273,40 @@ def _mass_above(
 
 
 @triton.jit
+def _argmax_above(
+    logits_ptr,
+    stride_lr,
+    stride_lc,
+    bitmask_ptr,
+    stride_mr,
+    b,
+    mrow,
+    vocab_size,
+    inv_t,
+    v,
+    key,
+    tok,
+    noise,
+    HAS_MASK: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    # argmax over allowed u with s_u > v of s_u + noise * gumbel(u); ``tok`` if there is none
+    best = tl.full((), float("-inf"), tl.float32)
+    for start in range(0, vocab_size, BLOCK):
+        offs = start + tl.arange(0, BLOCK)
+        s = _scaled_block(
+            logits_ptr, stride_lr, stride_lc, bitmask_ptr, stride_mr, b, mrow, offs, vocab_size, inv_t, HAS_MASK
+        )
+        kk = tl.where(s > v, s + noise * _gumbel(key, offs), float("-inf"))
+        kb, ki = tl.max(kk, axis=0, return_indices=True)
+        ki = ki.to(tl.int32) + start
+        take = kb > best
+        tok = tl.where(take, ki, tok)
+        best = tl.where(take, kb, best)
+    return tok
+
+
+@triton.jit
 def _sample_finish_kernel(
     logits_ptr,
     stride_lr,
@@ -325,92 +359,33 @@ def _sample_finish_kernel(
         need = (tok >= 0) & (~greedy) & ((k > 0) | (p < 1.0))
         if need:
             # Rejection against nested supports {s > pivot} (exact): a token that fails top-k/top-p
-            # rules out every token whose value is <= its own, so resample above it.
+            # rules out every token whose value is <= its own, so resample above it. Round 0 checks
+            # the token drawn by the first pass.
+            accepted = tok < 0
             key = _row_key(tl.load(seed_ptr), b.to(tl.int32), tl.full((), 0, tl.int32))
-            v = tl.load(logits_ptr + b * stride_lr + tok.to(tl.int64) * stride_lc).to(tl.float32) * inv_t
-            cnt, mass = _mass_above(
-                logits_ptr,
-                stride_lr,
-                stride_lc,
-                bitmask_ptr,
-                stride_mr,
-                b,
-                mrow,
-                vocab_size,
-                inv_t,
-                v,
-                m,
-                HAS_MASK,
-                BLOCK,
-            )
-            accepted = ((k <= 0) | (cnt < k)) & ((p >= 1.0) | (mass < p * ssum))
-            rnd = tl.full((), 1, tl.int32)
+            v = tl.full((), float("-inf"), tl.float32)
+            rnd = tl.full((), 0, tl.int32)
             while (accepted == 0) & (rnd < MAX_ROUNDS):
-                key = _row_key(tl.load(seed_ptr), b.to(tl.int32), rnd)
-                best = tl.full((), float("-inf"), tl.float32)
-                for start in range(0, vocab_size, BLOCK):
-                    offs = start + tl.arange(0, BLOCK)
-                    s = _scaled_block(
-                        logits_ptr,
-                        stride_lr,
-                        stride_lc,
-                        bitmask_ptr,
-                        stride_mr,
-                        b,
-                        mrow,
-                        offs,
-                        vocab_size,
-                        inv_t,
-                        HAS_MASK,
-                    )
-                    kk = tl.where(s > v, s + _gumbel(key, offs), float("-inf"))
-                    kb, ki = tl.max(kk, axis=0, return_indices=True)
-                    ki = ki.to(tl.int32) + start
-                    take = kb > best
-                    tok = tl.where(take, ki, tok)
-                    best = tl.where(take, kb, best)
+                if rnd > 0:
+                    key = _row_key(tl.load(seed_ptr), b.to(tl.int32), rnd)
+                    tok = _argmax_above(
+                        logits_ptr, stride_lr, stride_lc, bitmask_ptr, stride_mr, b, mrow, vocab_size, inv_t,
+                        v, key, tok, 1.0, HAS_MASK, BLOCK,
+                    )  # fmt: skip
                 v = tl.load(logits_ptr + b * stride_lr + tok.to(tl.int64) * stride_lc).to(tl.float32) * inv_t
                 cnt, mass = _mass_above(
-                    logits_ptr,
-                    stride_lr,
-                    stride_lc,
-                    bitmask_ptr,
-                    stride_mr,
-                    b,
-                    mrow,
-                    vocab_size,
-                    inv_t,
-                    v,
-                    m,
-                    HAS_MASK,
-                    BLOCK,
-                )
+                    logits_ptr, stride_lr, stride_lc, bitmask_ptr, stride_mr, b, mrow, vocab_size, inv_t,
+                    v, m, HAS_MASK, BLOCK,
+                )  # fmt: skip
                 accepted = ((k <= 0) | (cnt < k)) & ((p >= 1.0) | (mass < p * ssum))
                 rnd += 1
             if accepted == 0:
                 # not reached in practice (each round removes about half the remaining mass); the
                 # top token is always kept, so fall back to it rather than return a rejected one
-                best = tl.full((), float("-inf"), tl.float32)
-                for start in range(0, vocab_size, BLOCK):
-                    offs = start + tl.arange(0, BLOCK)
-                    s = _scaled_block(
-                        logits_ptr,
-                        stride_lr,
-                        stride_lc,
-                        bitmask_ptr,
-                        stride_mr,
-                        b,
-                        mrow,
-                        offs,
-                        vocab_size,
-                        inv_t,
-                        HAS_MASK,
-                    )
-                    kb, ki = tl.max(s, axis=0, return_indices=True)
-                    ki = ki.to(tl.int32) + start
-                    take = kb > best
-                    tok = tl.where(take, ki, tok)
-                    best = tl.where(take, kb, best)
+                tok = _argmax_above(
+                    logits_ptr, stride_lr, stride_lc, bitmask_ptr, stride_mr, b, mrow, vocab_size, inv_t,
+                    float("-inf"), key, tok, 0.0, HAS_MASK, BLOCK,
+                )  # fmt: skip
     safe = tl.maximum(tok, 0).to(tl.int64)
     z = tl.load(logits_ptr + b * stride_lr + safe * stride_lc).to(tl.float32)
     z = tl.where(tok >= 0, z, 0.0)
