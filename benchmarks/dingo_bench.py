@@ -23,6 +23,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -91,19 +92,33 @@ def bench_dp(tokenizer: str, reps: int, blocks: list[int], frees: list[str]) -> 
     return "\n".join(lines)
 
 
-def bench_quality(seeds: int, gen_length: int, block_length: int, steps: int) -> str:
-    import regex as regex_mod
+def _tiny_model(tokens: list[bytes]) -> tuple[Any, Any]:
+    """``(model, vocab)``: the tiny random ModernBERT (hidden 64, 2 layers) over ``<pad> <eos> <mask>``
+    followed by ``tokens``."""
     import torch
 
     from structgen.decoding.diffusion.adapters import tiny_masked_diffusion_model
-    from structgen.decoding.diffusion.loop import generate_diffusion
     from structgen.vocab.vocabulary import Vocabulary
 
     torch.set_num_threads(1)
+    vocab = Vocabulary.from_bytes([b"<pad>", b"<eos>", b"<mask>", *tokens], eos_ids=[1], special_ids=[0, 2])
+    return tiny_masked_diffusion_model(vocab.size, 2, seed=0, hidden=64, layers=2), vocab
+
+
+def _decode(model: Any, vocab: Any, seed: int, **options: Any) -> Any:
+    """One seed's answer; the prompt is 6 random ids drawn from the seed."""
+    from structgen.decoding.diffusion.loop import generate_diffusion
+
+    prompt = np.random.default_rng(seed).integers(3, 90, size=6).tolist()
+    return generate_diffusion(model, vocab, prompt, seed=seed, **options)
+
+
+def bench_quality(seeds: int, gen_length: int, block_length: int, steps: int) -> str:
+    import regex as regex_mod
+
     chars = [bytes([c]) for c in range(32, 127)]
     multi = [b"12", b"ab", b'{"', b'":', b'",', b'"}', b"true", b"null", b".com", b"name", b"age", b"@", b"00"]
-    vocab = Vocabulary.from_bytes([b"<pad>", b"<eos>", b"<mask>", *chars, *multi], eos_ids=[1], special_ids=[0, 2])
-    model = tiny_masked_diffusion_model(vocab.size, 2, seed=0, hidden=64, layers=2)
+    model, vocab = _tiny_model([*chars, *multi])
     patterns = {
         "email": r"[a-z]{3,8}@[a-z]{2,5}\.(com|org)",
         "number": r"-?[0-9]{1,4}(\.[0-9]{1,2})?",
@@ -124,17 +139,15 @@ def bench_quality(seeds: int, gen_length: int, block_length: int, steps: int) ->
             vlps = []
             dps = []
             for s in range(seeds):
-                prompt = np.random.default_rng(s).integers(3, 90, size=6).tolist()
-                r = generate_diffusion(
+                r = _decode(
                     model,
                     vocab,
-                    prompt,
+                    s,
                     regex=None if method == "none" else rx,
                     method=method,
                     gen_length=gen_length,
                     block_length=block_length,
                     steps=steps,
-                    seed=s,
                     temperature=float(s % 2),
                 )
                 ok = bool(regex_mod.fullmatch(rx, r.text))
@@ -152,18 +165,12 @@ def bench_quality(seeds: int, gen_length: int, block_length: int, steps: int) ->
 
 def bench_cfg(seeds: int, gen_length: int, block_length: int) -> str:
     import lark
-    import torch
 
-    from structgen.decoding.diffusion.adapters import tiny_masked_diffusion_model
     from structgen.decoding.diffusion.cfg_infill import InfillChecker
-    from structgen.decoding.diffusion.loop import generate_diffusion
-    from structgen.vocab.vocabulary import Vocabulary
 
-    torch.set_num_threads(1)
     chars = [bytes([c]) for c in range(32, 127)] + [b"\n"]
     multi = [b'{"', b'":', b'",', b'"}', b"true", b"null", b"int", b"return", b"main", b"()", b" {", b"}", b";"]
-    vocab = Vocabulary.from_bytes([b"<pad>", b"<eos>", b"<mask>", *chars, *multi], eos_ids=[1], special_ids=[0, 2])
-    model = tiny_masked_diffusion_model(vocab.size, 2, seed=0, hidden=64, layers=2)
+    model, vocab = _tiny_model([*chars, *multi])
     root = Path(__file__).resolve().parents[1] / "grammars"
     lines = [
         f"CFG infilling, same tiny random ModernBERT; gen_length {gen_length}, block_length {block_length}, "
@@ -186,19 +193,17 @@ def bench_cfg(seeds: int, gen_length: int, block_length: int) -> str:
             res: list[int] = []
             for s in range(seeds):
                 checker = InfillChecker.from_lark(text, vocab) if method == "cfg" else None
-                prompt = np.random.default_rng(s).integers(3, 90, size=6).tolist()
                 t0 = time.perf_counter()
-                r = generate_diffusion(
+                r = _decode(
                     model,
                     vocab,
-                    prompt,
+                    s,
                     grammar=text if method == "cfg" else None,
                     checker=checker,
                     method=method,
                     gen_length=gen_length,
                     block_length=block_length,
                     steps=gen_length,
-                    seed=s,
                 )
                 el = time.perf_counter() - t0 - r.forward_seconds
                 for prs, count in ((parser, "e"), (lalr, "l")):

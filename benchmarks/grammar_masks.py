@@ -27,6 +27,7 @@ import json
 import platform
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,46 @@ def _pct(xs: list[tuple[float, float]]) -> dict[str, float]:
     return out
 
 
+def _time_masks(
+    engine: str,
+    docs: list[list[int]],
+    new_matcher: Callable[[], Any],
+    fill: Callable[[Any], object],
+    accept: Callable[[Any, int], bool],
+    error: Callable[[Any], str] = lambda m: "",
+    finished: Callable[[Any], bool] | None = None,
+) -> list[tuple[float, float]]:
+    """(wall, thread-CPU) seconds of every ``fill(matcher)`` along each document (a fresh matcher per
+    document), accepting each token after its mask; a rejected token raises with ``error(matcher)``,
+    and ``finished(matcher)`` (when given) must hold at the end of each document."""
+    times = []
+    for ids in docs:
+        m = new_matcher()
+        for t in ids:
+            t1, c1 = time.perf_counter(), time.thread_time()
+            fill(m)
+            times.append((time.perf_counter() - t1, time.thread_time() - c1))
+            if not accept(m, t):
+                raise AssertionError(f"{engine} rejected token {t}{error(m)}")
+        if finished is not None:
+            assert finished(m)
+    return times
+
+
+def _row(
+    engine: str,
+    grammar: str,
+    compile_s: float,
+    run: Callable[[list[list[int]]], list[tuple[float, float]]],
+    cold_docs: list[list[int]],
+    warm_docs: list[list[int]],
+) -> dict[str, Any]:
+    """One engine's result row: compile time and mask-time percentiles, cold documents first."""
+    cold = run(cold_docs)
+    warm = run(warm_docs)
+    return {"engine": engine, "grammar": grammar, "compile_s": compile_s, "cold": _pct(cold), "warm": _pct(warm)}
+
+
 def bench_structgen(vocab: Any, encoded: list[list[int]], warm_docs: list[list[int]]) -> dict[str, Any]:
     from structgen.compile.grammar_compiler import compile_grammar_engine
     from structgen.frontends.lark_frontend import grammar_from_lark
@@ -111,28 +152,17 @@ def bench_structgen(vocab: Any, encoded: list[list[int]], warm_docs: list[list[i
     bitmask = allocate_bitmask(1, vocab.size)
 
     def run(docs: list[list[int]]) -> list[tuple[float, float]]:
-        times = []
-        for ids in docs:
-            m = Matcher(engine, vocab)
-            for t in ids:
-                t1, c1 = time.perf_counter(), time.thread_time()
-                m.fill_bitmask(bitmask, 0)
-                times.append((time.perf_counter() - t1, time.thread_time() - c1))
-                if not m.accept_token(t):
-                    raise AssertionError(f"structgen rejected token {t}: {m.error}")
-            assert m.is_accepting()
-        return times
+        return _time_masks(
+            "structgen",
+            docs,
+            lambda: Matcher(engine, vocab),
+            lambda m: m.fill_bitmask(bitmask, 0),
+            lambda m, t: m.accept_token(t),
+            lambda m: f": {m.error}",
+            lambda m: m.is_accepting(),
+        )
 
-    cold = run(encoded)
-    warm = run(warm_docs)
-    return {
-        "engine": "structgen",
-        "grammar": "json.lark",
-        "compile_s": compile_s,
-        "cold": _pct(cold),
-        "warm": _pct(warm),
-        "stats": engine.stats(),
-    }
+    return {**_row("structgen", "json.lark", compile_s, run, encoded, warm_docs), "stats": engine.stats()}
 
 
 def bench_llguidance(tokenizer: Any, encoded: list[list[int]], warm_docs: list[list[int]]) -> dict[str, Any]:
@@ -151,24 +181,16 @@ def bench_llguidance(tokenizer: Any, encoded: list[list[int]], warm_docs: list[l
     bitmask = np.zeros((1, (lt.vocab_size + 31) // 32), dtype=np.int32)
 
     def run(docs: list[list[int]]) -> list[tuple[float, float]]:
-        times = []
-        for ids in docs:
-            m = llguidance.LLMatcher(lt, grammar)
-            for t in ids:
-                t1, c1 = time.perf_counter(), time.thread_time()
-                lln.fill_next_token_bitmask(m, bitmask, 0)
-                times.append((time.perf_counter() - t1, time.thread_time() - c1))
-                if not m.consume_token(t):
-                    raise AssertionError(f"llguidance rejected token {t}: {m.get_error()}")
-        return times
+        return _time_masks(
+            "llguidance",
+            docs,
+            lambda: llguidance.LLMatcher(lt, grammar),
+            lambda m: lln.fill_next_token_bitmask(m, bitmask, 0),
+            lambda m, t: m.consume_token(t),
+            lambda m: f": {m.get_error()}",
+        )
 
-    return {
-        "engine": "llguidance",
-        "grammar": "json.lark",
-        "compile_s": compile_s,
-        "cold": _pct(run(encoded)),
-        "warm": _pct(run(warm_docs)),
-    }
+    return _row("llguidance", "json.lark", compile_s, run, encoded, warm_docs)
 
 
 def bench_xgrammar(tokenizer: Any, encoded: list[list[int]], warm_docs: list[list[int]]) -> dict[str, Any]:
@@ -182,24 +204,15 @@ def bench_xgrammar(tokenizer: Any, encoded: list[list[int]], warm_docs: list[lis
     bitmask = xgr.allocate_token_bitmask(1, info.vocab_size)
 
     def run(docs: list[list[int]]) -> list[tuple[float, float]]:
-        times = []
-        for ids in docs:
-            m = xgr.GrammarMatcher(compiled)
-            for t in ids:
-                t1, c1 = time.perf_counter(), time.thread_time()
-                m.fill_next_token_bitmask(bitmask)
-                times.append((time.perf_counter() - t1, time.thread_time() - c1))
-                if not m.accept_token(t):
-                    raise AssertionError(f"xgrammar rejected token {t}")
-        return times
+        return _time_masks(
+            "xgrammar",
+            docs,
+            lambda: xgr.GrammarMatcher(compiled),
+            lambda m: m.fill_next_token_bitmask(bitmask),
+            lambda m, t: m.accept_token(t),
+        )
 
-    return {
-        "engine": "xgrammar",
-        "grammar": "builtin JSON",
-        "compile_s": compile_s,
-        "cold": _pct(run(encoded)),
-        "warm": _pct(run(warm_docs)),
-    }
+    return _row("xgrammar", "builtin JSON", compile_s, run, encoded, warm_docs)
 
 
 def suite(tokenizer_name: str = "llama3", n_docs: int = 60, seed: int = 0, others: bool = True) -> list[dict[str, Any]]:

@@ -32,7 +32,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import torch
@@ -68,6 +68,22 @@ def random_bitmask(rows: int, vocab: int, density: float, device: str) -> torch.
     bits = allowed.reshape(rows, words, 32).to(torch.int64) << torch.arange(32, device=device)
     packed = bits.sum(-1)
     return torch.where(packed >= 2**31, packed - 2**32, packed).to(torch.int32)
+
+
+def random_inputs(
+    vocabs: Iterable[int],
+    batches: Iterable[int],
+    density: float,
+    dtype: torch.dtype | None = None,
+    device: str | None = None,
+) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
+    """``(batch, vocab, logits (B, V), bitmask (B, ceil(V/32)) int32)`` over the grid, vocabulary-major;
+    ``device`` defaults to ``DEVICE`` (read at call time: tests switch it to the CPU)."""
+    device = DEVICE if device is None else device
+    for vocab in vocabs:
+        for batch in batches:
+            logits = torch.randn(batch, vocab, device=device, dtype=dtype)
+            yield batch, vocab, logits, random_bitmask(batch, vocab, density, device)
 
 
 def peak_gbs(name: str, override: float | None) -> float | None:
@@ -136,27 +152,24 @@ def bench_apply(args: argparse.Namespace, peak: float | None, copy_gbs: float) -
         print("xgrammar is not installed: its column stays empty", file=sys.stderr)
     dtype = getattr(torch, args.dtype)
     rows = []
-    for vocab in args.vocabs:
-        for batch in args.batches:
-            logits = torch.randn(batch, vocab, device=DEVICE, dtype=dtype)
-            bm = random_bitmask(batch, vocab, args.density, DEVICE)
-            nbytes = batch * vocab * logits.element_size() + bm.numel() * 4
-            ours = cuda_time_us(lambda: apply_token_bitmask_(logits, bm))
-            ours_eager = eager_time_us(lambda: apply_token_bitmask_(logits, bm))
-            row = {
-                "batch": batch,
-                "vocab": vocab,
-                "ours_us": ours,
-                "ours_eager_us": ours_eager,
-                "ours_gbs": nbytes / (ours * 1e-6) / 1e9,
-            }
-            if xgr is not None:
-                row["xgr_us"] = cuda_time_us(lambda: xgr.apply_token_bitmask_inplace(logits, bm))
-                row["xgr_eager_us"] = eager_time_us(lambda: xgr.apply_token_bitmask_inplace(logits, bm))
-            row["frac_peak"] = row["ours_gbs"] / peak if peak else None
-            row["frac_copy"] = row["ours_gbs"] / copy_gbs
-            rows.append(row)
-            print(json.dumps(row), file=sys.stderr)
+    for batch, vocab, logits, bm in random_inputs(args.vocabs, args.batches, args.density, dtype):
+        nbytes = batch * vocab * logits.element_size() + bm.numel() * 4
+        ours = cuda_time_us(lambda: apply_token_bitmask_(logits, bm))
+        ours_eager = eager_time_us(lambda: apply_token_bitmask_(logits, bm))
+        row = {
+            "batch": batch,
+            "vocab": vocab,
+            "ours_us": ours,
+            "ours_eager_us": ours_eager,
+            "ours_gbs": nbytes / (ours * 1e-6) / 1e9,
+        }
+        if xgr is not None:
+            row["xgr_us"] = cuda_time_us(lambda: xgr.apply_token_bitmask_inplace(logits, bm))
+            row["xgr_eager_us"] = eager_time_us(lambda: xgr.apply_token_bitmask_inplace(logits, bm))
+        row["frac_peak"] = row["ours_gbs"] / peak if peak else None
+        row["frac_copy"] = row["ours_gbs"] / copy_gbs
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr)
     return rows
 
 
@@ -166,16 +179,13 @@ def bench_sweep(args: argparse.Namespace) -> list[dict]:
 
     dtype = getattr(torch, args.dtype)
     out = []
-    for vocab in (128256,):
-        for batch in (1, 64, 512):
-            logits = torch.randn(batch, vocab, device=DEVICE, dtype=dtype)
-            bm = random_bitmask(batch, vocab, args.density, DEVICE)
-            lg, b, a = check_apply_args(logits, bm, None, None)
-            for block in (1024, 2048, 4096, 8192):
-                for warps in (4, 8, 16, 32):
-                    us = cuda_time_us(lambda: apply_token_bitmask_triton_(lg, b, a, block=block, num_warps=warps))
-                    out.append({"batch": batch, "vocab": vocab, "block": block, "warps": warps, "us": us})
-                    print(json.dumps(out[-1]), file=sys.stderr)
+    for batch, vocab, logits, bm in random_inputs((128256,), (1, 64, 512), args.density, dtype):
+        lg, b, a = check_apply_args(logits, bm, None, None)
+        for block in (1024, 2048, 4096, 8192):
+            for warps in (4, 8, 16, 32):
+                us = cuda_time_us(lambda: apply_token_bitmask_triton_(lg, b, a, block=block, num_warps=warps))
+                out.append({"batch": batch, "vocab": vocab, "block": block, "warps": warps, "us": us})
+                print(json.dumps(out[-1]), file=sys.stderr)
     return out
 
 
@@ -194,43 +204,40 @@ def bench_sample(args: argparse.Namespace) -> list[dict]:
 
     dtype = getattr(torch, args.dtype)
     rows = []
-    for vocab in args.vocabs:
-        for batch in args.batches:
-            logits = torch.randn(batch, vocab, device=DEVICE, dtype=dtype)
-            bm = random_bitmask(batch, vocab, args.density, DEVICE)
-            seed = torch.tensor([1], dtype=torch.int64, device=DEVICE)
-            work = logits.clone()
+    for batch, vocab, logits, bm in random_inputs(args.vocabs, args.batches, args.density, dtype):
+        seed = torch.tensor([1], dtype=torch.int64, device=DEVICE)
+        work = logits.clone()
 
-            def unfused() -> torch.Tensor:
-                work.copy_(logits)  # the unfused path destroys its input; the copy is timed separately
-                apply_token_bitmask_(work, bm)
-                return torch.multinomial(torch.softmax(work.float(), dim=-1), 1)
+        def unfused() -> torch.Tensor:
+            work.copy_(logits)  # the unfused path destroys its input; the copy is timed separately
+            apply_token_bitmask_(work, bm)
+            return torch.multinomial(torch.softmax(work.float(), dim=-1), 1)
 
-            def unfused_trunc() -> torch.Tensor:
-                work.copy_(logits)
-                apply_token_bitmask_(work, bm)
-                return torch_topk_topp(work.float(), 50, 0.9)
+        def unfused_trunc() -> torch.Tensor:
+            work.copy_(logits)
+            apply_token_bitmask_(work, bm)
+            return torch_topk_topp(work.float(), 50, 0.9)
 
-            copy_us = cuda_time_us(lambda: work.copy_(logits))
-            row = {
-                "batch": batch,
-                "vocab": vocab,
-                "fused_us": cuda_time_us(lambda: sample_masked(logits, bm, 1.0, seed=seed)),
-                "fused_greedy_us": cuda_time_us(lambda: sample_masked(logits, bm, 0.0, seed=seed)),
-                "unfused_us": cuda_time_us(unfused) - copy_us,
-                "fused_topk_topp_us": cuda_time_us(lambda: sample_masked(logits, bm, 1.0, 50, 0.9, seed=seed)),
-                "unfused_topk_topp_us": cuda_time_us(unfused_trunc) - copy_us,
-            }
-            row["speedup"] = row["unfused_us"] / row["fused_us"]
-            row["speedup_topk_topp"] = row["unfused_topk_topp_us"] / row["fused_topk_topp_us"]
-            states_n = 64
-            table = random_bitmask(states_n, vocab, args.density, DEVICE)
-            nxt = torch.randint(1, states_n, (states_n, vocab), device=DEVICE, dtype=torch.int32)
-            stepper = DfaStepper(table, nxt)
-            states = torch.randint(1, states_n, (batch,), device=DEVICE)
-            row["dfa_step_us"] = cuda_time_us(lambda: stepper.step(logits, states))
-            rows.append(row)
-            print(json.dumps(row), file=sys.stderr)
+        copy_us = cuda_time_us(lambda: work.copy_(logits))
+        row = {
+            "batch": batch,
+            "vocab": vocab,
+            "fused_us": cuda_time_us(lambda: sample_masked(logits, bm, 1.0, seed=seed)),
+            "fused_greedy_us": cuda_time_us(lambda: sample_masked(logits, bm, 0.0, seed=seed)),
+            "unfused_us": cuda_time_us(unfused) - copy_us,
+            "fused_topk_topp_us": cuda_time_us(lambda: sample_masked(logits, bm, 1.0, 50, 0.9, seed=seed)),
+            "unfused_topk_topp_us": cuda_time_us(unfused_trunc) - copy_us,
+        }
+        row["speedup"] = row["unfused_us"] / row["fused_us"]
+        row["speedup_topk_topp"] = row["unfused_topk_topp_us"] / row["fused_topk_topp_us"]
+        states_n = 64
+        table = random_bitmask(states_n, vocab, args.density, DEVICE)
+        nxt = torch.randint(1, states_n, (states_n, vocab), device=DEVICE, dtype=torch.int32)
+        stepper = DfaStepper(table, nxt)
+        states = torch.randint(1, states_n, (batch,), device=DEVICE)
+        row["dfa_step_us"] = cuda_time_us(lambda: stepper.step(logits, states))
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr)
     return rows
 
 
@@ -252,20 +259,17 @@ def bench_cpu(args: argparse.Namespace) -> list[dict]:
         return min(times) * 1000
 
     rows = []
-    for vocab in (32000, 128256, 151936):
-        for batch in (1, 8, 64):
-            logits = torch.randn(batch, vocab)
-            bm = random_bitmask(batch, vocab, args.density, "cpu")
-            row = {
-                "batch": batch,
-                "vocab": vocab,
-                "reference_ms": wall_ms(lambda: apply_token_bitmask_(logits, bm, backend="reference")),
-                "torch_ms": wall_ms(lambda: apply_token_bitmask_(logits, bm, backend="torch")),
-            }
-            if xgr is not None:
-                row["xgrammar_cpu_ms"] = wall_ms(lambda: xgr.apply_token_bitmask_inplace(logits, bm))
-            rows.append(row)
-            print(json.dumps(row), file=sys.stderr)
+    for batch, vocab, logits, bm in random_inputs((32000, 128256, 151936), (1, 8, 64), args.density, device="cpu"):
+        row = {
+            "batch": batch,
+            "vocab": vocab,
+            "reference_ms": wall_ms(lambda: apply_token_bitmask_(logits, bm, backend="reference")),
+            "torch_ms": wall_ms(lambda: apply_token_bitmask_(logits, bm, backend="torch")),
+        }
+        if xgr is not None:
+            row["xgrammar_cpu_ms"] = wall_ms(lambda: xgr.apply_token_bitmask_inplace(logits, bm))
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr)
     return rows
 
 
@@ -287,15 +291,11 @@ def table(rows: list[dict]) -> str:
 
 
 def machine_info() -> str:
-    cpu = platform.processor() or platform.machine()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), Python {platform.python_version()}"
+        from run import cpu_name  # benchmarks/run.py
+    except ImportError:
+        from benchmarks.run import cpu_name
+    info = f"{cpu_name()}, {os.cpu_count()} logical CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), Python {platform.python_version()}"
     if torch.cuda.is_available():
         info += f", GPU {torch.cuda.get_device_name()}"
     try:

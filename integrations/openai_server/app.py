@@ -207,16 +207,19 @@ def create_app(model: Any, config: ServerConfig | None = None, *, model_name: st
         emit = lambda c: loop.call_soon_threadsafe(chunks.put_nowait, c)  # noqa: E731
         cid, created = new_id("chatcmpl"), int(time.time())
 
-        def frame(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        def event(choices: list[dict[str, Any]], **extra: Any) -> str:
             body = {
                 "id": cid,
                 "object": "chat.completion.chunk",
                 "created": created,
                 "model": name,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+                "choices": choices,
                 **extra,
             }
             return f"data: {json.dumps(body)}\n\n"
+
+        def frame(delta: dict[str, Any], finish: str | None = None) -> str:
+            return event([{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}])
 
         task = asyncio.ensure_future(_run(key, [messages], [choice.value], stream_cb=emit))
         yield frame({"role": "assistant", "content": ""})
@@ -242,15 +245,7 @@ def create_app(model: Any, config: ServerConfig | None = None, *, model_name: st
             yield frame({"content": final["message"]["content"]})
         yield frame({}, final["finish_reason"])
         if include_usage:
-            body = {
-                "id": cid,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": name,
-                "choices": [],
-                "usage": usage(result.prompt_tokens, result.completion_tokens),
-            }
-            yield f"data: {json.dumps(body)}\n\n"
+            yield event([], usage=usage(result.prompt_tokens, result.completion_tokens))
         yield "data: [DONE]\n\n"
 
     @app.post("/v1/completions")

@@ -25,6 +25,22 @@ class SamplingKey:
     seed: int | None
     stop: tuple[str, ...]
 
+    def generate_kwargs(self, value: Any) -> dict[str, Any]:
+        """Keyword arguments of ``structgen.generate`` / ``structgen.stream`` for this key and the
+        constraint ``value`` (a list of them for a batch)."""
+        kwargs: dict[str, Any] = dict(
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=self.seed,
+            stop=list(self.stop) or None,
+            chat=self.chat,
+            progress=False,
+        )
+        if self.kind is not None:
+            kwargs[self.kind] = value
+        return kwargs
+
 
 @dataclass(eq=False)
 class Job:
@@ -96,26 +112,14 @@ class Batcher:
         live = [j for j in group if not j.future.done()]  # timed-out clients are skipped
         if not live:
             return
-        key = live[0].key
         try:
             if live[0].stream is not None:
                 self._stream(live[0])
                 return
             prompts = [p for j in live for p in j.prompts]
             values = [v for j in live for v in j.values]
-            kwargs: dict[str, Any] = dict(
-                max_new_tokens=key.max_new_tokens,
-                temperature=key.temperature,
-                top_p=key.top_p,
-                seed=key.seed,
-                stop=list(key.stop) or None,
-                chat=key.chat,
-                return_result=True,
-                progress=False,
-            )
-            if key.kind is not None:
-                kwargs[key.kind] = values
-            results = structgen.generate(self.model, prompts, **kwargs)
+            kwargs = live[0].key.generate_kwargs(values)
+            results = structgen.generate(self.model, prompts, return_result=True, **kwargs)
             self.batches_run += 1
             self.rows_run += len(prompts)
         except Exception as exc:  # noqa: BLE001 - every failure goes back to its clients
@@ -129,18 +133,7 @@ class Batcher:
             j.loop.call_soon_threadsafe(_set_result, j.future, part)
 
     def _stream(self, job: Job) -> None:
-        key = job.key
-        kwargs: dict[str, Any] = dict(
-            max_new_tokens=key.max_new_tokens,
-            temperature=key.temperature,
-            top_p=key.top_p,
-            seed=key.seed,
-            stop=list(key.stop) or None,
-            chat=key.chat,
-            progress=False,
-        )
-        if key.kind is not None:
-            kwargs[key.kind] = job.values[0]
+        kwargs = job.key.generate_kwargs(job.values[0])
         emit = job.stream
         assert emit is not None  # _groups only routes streaming jobs here
         try:

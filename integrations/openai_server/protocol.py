@@ -85,27 +85,26 @@ def error_body(
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-def chat_completion(
-    model: str, choices: list[dict[str, Any]], prompt_tokens: int, completion_tokens: int
+def _completion(
+    id_prefix: str, obj: str, model: str, choices: list[dict[str, Any]], prompt_tokens: int, completion_tokens: int
 ) -> dict[str, Any]:
     return {
-        "id": new_id("chatcmpl"),
-        "object": "chat.completion",
+        "id": new_id(id_prefix),
+        "object": obj,
         "created": int(time.time()),
         "model": model,
         "choices": choices,
         "usage": usage(prompt_tokens, completion_tokens),
     }
+
+
+def chat_completion(
+    model: str, choices: list[dict[str, Any]], prompt_tokens: int, completion_tokens: int
+) -> dict[str, Any]:
+    return _completion("chatcmpl", "chat.completion", model, choices, prompt_tokens, completion_tokens)
 
 
 def text_completion(
     model: str, choices: list[dict[str, Any]], prompt_tokens: int, completion_tokens: int
 ) -> dict[str, Any]:
-    return {
-        "id": new_id("cmpl"),
-        "object": "text_completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": choices,
-        "usage": usage(prompt_tokens, completion_tokens),
-    }
+    return _completion("cmpl", "text_completion", model, choices, prompt_tokens, completion_tokens)

@@ -138,20 +138,28 @@ class ASApSampler:
                 self._expand(node, tokens, matcher)
             if t not in node.index or not matcher.accept_token(t):
                 raise ValueError(f"token {t} is not allowed after {tokens}")
-            child = node.children.get(t)
-            if child is None:
-                child = node.children[t] = TrieNode(t, float(node.probs[node.index[t]]), node, t in self.eos_ids)  # type: ignore[index]
-            node = child
+            node = self._child(node, t, float(node.probs[node.index[t]]))  # type: ignore[index]
             tokens.append(t)
         return node, tokens, matcher
+
+    def _child(self, node: TrieNode, t: int, p: float) -> TrieNode:
+        """``node``'s child for token ``t`` (model probability ``p``), created on the first visit."""
+        child = node.children.get(t)
+        if child is None:
+            child = node.children[t] = TrieNode(t, p, node, t in self.eos_ids)
+        return child
+
+    def _child_weights(self, node: TrieNode, tokens: list[int], matcher: Any) -> tuple[np.ndarray, float]:
+        """``P(t|u)·Ẽ(ut)`` over ``node``'s allowed tokens (expanding it first) and their sum."""
+        if not node.expanded:
+            self._expand(node, tokens, matcher)
+        w = node.child_weights()
+        return w, float(w.sum())
 
     def next_token_distribution(self, prefix: Any = ()) -> dict[int, float]:
         """The current proposal ``P(t|u)·Ẽ(ut)`` normalized, at prefix ``u`` (expands it if needed)."""
         node, tokens, matcher = self._walk_to(prefix)
-        if not node.expanded:
-            self._expand(node, tokens, matcher)
-        w = node.child_weights()
-        total = float(w.sum())
+        w, total = self._child_weights(node, tokens, matcher)
         if total <= 0:
             return {}
         return {int(t): float(x / total) for t, x in zip(node.allowed, w)}  # type: ignore[arg-type]
@@ -174,9 +182,7 @@ class ASApSampler:
                 count += 1
             for k, t in enumerate(node.allowed):  # type: ignore[arg-type]
                 t = int(t)
-                child = node.children.get(t)
-                if child is None:
-                    child = node.children[t] = TrieNode(t, float(node.probs[k]), node, t in self.eos_ids)  # type: ignore[index]
+                child = self._child(node, t, float(node.probs[k]))  # type: ignore[index]
                 if child.eos:
                     continue
                 m = matcher.fork()
@@ -199,10 +205,7 @@ class ASApSampler:
             while True:
                 if node.eos:
                     return ASApSample(tokens, self._text(tokens), True, logp)
-                if not node.expanded:
-                    self._expand(node, tokens, matcher)
-                w = node.child_weights()
-                total = float(w.sum())
+                w, total = self._child_weights(node, tokens, matcher)
                 if total <= 0.0:
                     _propagate(node, 0.0)  # dead end: remember it, restart from the root
                     break
@@ -211,9 +214,7 @@ class ASApSampler:
                 t = int(node.allowed[k])  # type: ignore[index]
                 p = float(node.probs[k])  # type: ignore[index]
                 logp += math.log(p)
-                child = node.children.get(t)
-                if child is None:
-                    child = node.children[t] = TrieNode(t, p, node, t in self.eos_ids)
+                child = self._child(node, t, p)
                 if not child.eos:
                     if not matcher.accept_token(t):  # engine disagreement: treat as a dead end
                         _propagate(child, 0.0)

@@ -107,9 +107,7 @@ def never_allowed_mask(vocab: Any, width: int) -> np.ndarray:
 
 
 def _to_numpy(logprobs: Any) -> np.ndarray:
-    if hasattr(logprobs, "detach"):
-        logprobs = logprobs.detach().float().cpu().numpy()
-    return np.asarray(logprobs, dtype=np.float64).reshape(-1)
+    return _to_numpy_2d(logprobs).reshape(-1)
 
 
 def _prepare(logprobs: Any, matcher: Any) -> tuple[np.ndarray, float]:
@@ -191,24 +189,33 @@ class SequentialOrder:
         return i
 
 
-class GumbelOrder:
-    """A without-replacement order from Gumbel-perturbed keys, sorted once (small supports)."""
+class _ListOrder:
+    """An order fixed in advance, handed out one token at a time."""
 
     __slots__ = ("_order", "_pos")
 
-    def __init__(self, p: np.ndarray, rng: np.random.Generator, exclude: Any = ()) -> None:
-        support = np.flatnonzero(p > 0)
-        if len(exclude):
-            support = support[~np.isin(support, np.fromiter(exclude, dtype=np.int64))]
-        keys = np.log(p[support]) + rng.gumbel(size=support.shape[0])
-        self._order = support[np.argsort(-keys, kind="stable")].tolist()
+    def __init__(self, order: list[int]) -> None:
+        self._order = order
         self._pos = 0
 
     def next(self) -> int | None:
         if self._pos >= len(self._order):
             return None
         self._pos += 1
-        return int(self._order[self._pos - 1])
+        return self._order[self._pos - 1]
+
+
+class GumbelOrder(_ListOrder):
+    """A without-replacement order from Gumbel-perturbed keys, sorted once (small supports)."""
+
+    __slots__ = ()
+
+    def __init__(self, p: np.ndarray, rng: np.random.Generator, exclude: Any = ()) -> None:
+        support = np.flatnonzero(p > 0)
+        if len(exclude):
+            support = support[~np.isin(support, np.fromiter(exclude, dtype=np.int64))]
+        keys = np.log(p[support]) + rng.gumbel(size=support.shape[0])
+        super().__init__(support[np.argsort(-keys, kind="stable")].tolist())
 
 
 _GUMBEL_MAX_SUPPORT = 512
@@ -219,6 +226,27 @@ def make_order(p: np.ndarray, rng: np.random.Generator, exclude: Any = ()) -> An
     if p.shape[0] <= _GUMBEL_MAX_SUPPORT:
         return GumbelOrder(p, rng, exclude)
     return SequentialOrder(p, rng, exclude)
+
+
+def _first_accepted(
+    order: Any, accept: Callable[[int], bool], rejected: list[int], limit: int | None
+) -> tuple[int | None, int]:
+    """Walk ``order`` to its first allowed token: ``(token, n_evaluations)``.
+
+    Rejected tokens are appended to ``rejected``; the token is ``None`` when the order ran out or
+    ``limit`` tokens were rejected.
+    """
+    evals = 0
+    while True:
+        x = order.next()
+        if x is None:
+            return None, evals
+        evals += 1
+        if accept(x):
+            return x, evals
+        rejected.append(x)
+        if limit is not None and len(rejected) >= limit:
+            return None, evals
 
 
 def recursive_estimate(
@@ -239,24 +267,19 @@ def recursive_estimate(
     :func:`_finish_with_mask`): same token law and same estimator, bounded cost; the mask counts as
     ``V`` evaluations.
     """
-    evals = 0
-    rejected_mass = 0.0
+    if allowed is None:
+        mask_after = None
+    limits = [k for k in (max_rejects, mask_after) if k is not None]
     rejected: list[int] = []
-    while True:
-        x = order.next()
-        if x is None:
+    x, evals = _first_accepted(order, accept, rejected, min(limits) if limits else None)
+    rejected_mass = sum(float(p[t]) for t in rejected)
+    if x is None:
+        n = len(rejected)
+        if allowed is None or mask_after is None or n < mask_after or (max_rejects is not None and n >= max_rejects):
             return -1, 0.0, evals
-        evals += 1
-        if accept(x):
-            break
-        rejected_mass += float(p[x])
-        rejected.append(x)
-        if max_rejects is not None and len(rejected) >= max_rejects:
-            return -1, 0.0, evals
-        if mask_after is not None and allowed is not None and len(rejected) >= mask_after:
-            mask = allowed()
-            tok, z = _finish_with_mask(p, rejected, rejected_mass, mask, rng if rng is not None else as_rng(None))
-            return tok, z, evals + int(mask.shape[0])
+        mask = allowed()
+        tok, z = _finish_with_mask(p, rejected, rejected_mass, mask, rng if rng is not None else as_rng(None))
+        return tok, z, evals + int(mask.shape[0])
     px = float(p[x])
     remaining = max(1.0 - rejected_mass, px)
     y = order.next()
@@ -301,18 +324,10 @@ def paper_estimate(
     max_rejects: int | None = None,
 ) -> tuple[int, float, int]:
     """The paper's two-loop estimator ``Ẑ = (1 - R1) / (N + 1)``; ``new_order(excluded)`` starts loop 2."""
-    evals = 0
     rej1: list[int] = []
-    while True:
-        x = order.next()
-        if x is None:
-            return -1, 0.0, evals
-        evals += 1
-        if accept(x):
-            break
-        rej1.append(x)
-        if max_rejects is not None and len(rej1) >= max_rejects:
-            return -1, 0.0, evals
+    x, evals = _first_accepted(order, accept, rej1, max_rejects)
+    if x is None:
+        return -1, 0.0, evals
     r1 = float(sum(float(p[t]) for t in rej1))
     known_ok = {x}
     order2 = new_order(set(rej1))
@@ -346,47 +361,40 @@ def awrs_sample_step(
     See the module docstring for arguments and guarantees.
     """
     gen = as_rng(rng)
-    accept = accept_fn(matcher)
+    accept_fn(matcher)  # a non-matcher raises before any work
     p, log_kept = _prepare(logprobs, matcher)
     if not math.isfinite(log_kept):
         return AWRSStep(-1, NEG_INF, 0)
     order = make_order(p, gen)
-    if not proper_weights:
-        estimator = "ars"
+    return _estimate_step(
+        estimator if proper_weights else "ars", order, p, matcher, gen, log_kept, max_rejects, mask_after
+    )
+
+
+def _estimate_step(
+    estimator: str,
+    order: Any,
+    p: np.ndarray,
+    matcher: Any,
+    gen: np.random.Generator,
+    log_kept: float,
+    max_rejects: int | None,
+    mask_after: int | None,
+) -> AWRSStep:
+    """Run ``estimator`` on one row's order and turn ``(token, Ẑ)`` into an :class:`AWRSStep`."""
+    accept = accept_fn(matcher)
     if estimator == "recursive":
-        tok, z, n = recursive_estimate(
-            order,
-            p,
-            accept,
-            max_rejects,
-            mask_after=mask_after,
-            allowed=functools.partial(allowed_mask, matcher, p.shape[0]),
-            rng=gen,
-        )
+        allowed = functools.partial(allowed_mask, matcher, p.shape[0])
+        tok, z, n = recursive_estimate(order, p, accept, max_rejects, mask_after=mask_after, allowed=allowed, rng=gen)
     elif estimator == "paper":
-        tok, z, n = paper_estimate(order, p, accept, lambda ex: make_order(p, gen, ex), max_rejects)
+        tok, z, n = paper_estimate(order, p, accept, functools.partial(make_order, p, gen), max_rejects)
     elif estimator == "ars":
-        tok, _, n = _ars(order, accept, max_rejects)
-        return AWRSStep(tok, 0.0 if tok >= 0 else NEG_INF, n)
+        tok, z, n = _ars(order, accept, max_rejects)
     else:
         raise ValueError(f"unknown AWRS estimator {estimator!r}; use 'recursive' or 'paper'")
     if tok < 0 or z <= 0.0:
         return AWRSStep(-1, NEG_INF, n)
-    return AWRSStep(tok, log_kept + math.log(z), n)
-
-
-class _ListOrder:
-    __slots__ = ("_order", "_pos")
-
-    def __init__(self, order: list[int]) -> None:
-        self._order = order
-        self._pos = 0
-
-    def next(self) -> int | None:
-        if self._pos >= len(self._order):
-            return None
-        self._pos += 1
-        return self._order[self._pos - 1]
+    return AWRSStep(tok, 0.0 if estimator == "ars" else log_kept + math.log(z), n)
 
 
 def awrs_sample_batch(
@@ -433,46 +441,16 @@ def awrs_sample_batch(
         if not finite[i] or not math.isfinite(float(log_kept[i])):
             out.append(AWRSStep(-1, NEG_INF, 0))
             continue
-        accept = accept_fn(matchers[i])
-        pi = p[i]
-        order = _ListOrder(orders[i, : npos[i]].tolist()) if small else SequentialOrder(pi, gen)
-        if estimator == "recursive":
-            tok, z, n = recursive_estimate(
-                order,
-                pi,
-                accept,
-                max_rejects,
-                mask_after=mask_after,
-                allowed=functools.partial(allowed_mask, matchers[i], v),
-                rng=gen,
-            )
-        elif estimator == "paper":
-            tok, z, n = paper_estimate(order, pi, accept, functools.partial(make_order, pi, gen), max_rejects)
-        elif estimator == "ars":
-            tok, z, n = _ars(order, accept, max_rejects)
-        else:
-            raise ValueError(f"unknown AWRS estimator {estimator!r}; use 'recursive' or 'paper'")
-        if tok < 0 or z <= 0.0:
-            out.append(AWRSStep(-1, NEG_INF, n))
-        elif estimator == "ars":
-            out.append(AWRSStep(tok, 0.0, n))
-        else:
-            out.append(AWRSStep(tok, float(log_kept[i]) + math.log(z), n))
+        order = _ListOrder(orders[i, : npos[i]].tolist()) if small else SequentialOrder(p[i], gen)
+        out.append(
+            _estimate_step(estimator, order, p[i], matchers[i], gen, float(log_kept[i]), max_rejects, mask_after)
+        )
     return out
 
 
 def _ars(order: Any, accept: Callable[[int], bool], max_rejects: int | None) -> tuple[int, float, int]:
-    n = rejects = 0
-    while True:
-        x = order.next()
-        if x is None:
-            return -1, 0.0, n
-        n += 1
-        if accept(x):
-            return x, 1.0, n
-        rejects += 1
-        if max_rejects is not None and rejects >= max_rejects:
-            return -1, 0.0, n
+    x, n = _first_accepted(order, accept, [], max_rejects)
+    return (-1, 0.0, n) if x is None else (x, 1.0, n)
 
 
 def _to_numpy_2d(logprobs: Any) -> np.ndarray:

@@ -109,9 +109,7 @@ class PredicateMatcher:
         token_id = int(token_id)
         if not self.inner.is_token_allowed(token_id):
             return False
-        if token_id in self.vocab.eos_ids:
-            return self._ok_complete()
-        return self._ok_prefix(self._text + self.vocab.token_bytes[token_id])
+        return self._check_allowed_by_inner(token_id)
 
     def is_accepting(self) -> bool:
         return bool(self.inner.is_accepting()) and self._ok_complete()
@@ -128,6 +126,7 @@ class PredicateMatcher:
         return np.asarray(keep, dtype=np.int64)
 
     def _check_allowed_by_inner(self, t: int) -> bool:
+        """The predicates' verdict on token ``t``, which the inner matcher allows."""
         if t in self.vocab.eos_ids:
             return self._ok_complete()
         return self._ok_prefix(self._text + self.vocab.token_bytes[t])
@@ -147,10 +146,7 @@ class PredicateMatcher:
         if not self.inner.accept_token(token_id):
             self.error = self.inner.error
             return False
-        chunk = b"" if token_id in self.vocab.eos_ids else self.vocab.token_bytes[token_id]
-        self._chunks.append(chunk)
-        self._text += chunk
-        self.error = None
+        self._advance(b"" if token_id in self.vocab.eos_ids else self.vocab.token_bytes[token_id])
         return True
 
     def accept_bytes(self, data: bytes) -> bool:
@@ -158,10 +154,13 @@ class PredicateMatcher:
         if not self._ok_prefix(self._text + data) or not self.inner.accept_bytes(data):
             self.error = f"bytes {data[:60]!r} are not allowed here (constraint or predicate)"
             return False
-        self._chunks.append(data)
-        self._text += data
-        self.error = None
+        self._advance(data)
         return True
+
+    def _advance(self, chunk: bytes) -> None:
+        self._chunks.append(chunk)
+        self._text += chunk
+        self.error = None
 
     def accept_text(self, text: str) -> bool:
         return self.accept_bytes(text.encode("utf-8"))

@@ -7,6 +7,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 
+from _api_helpers import tiny_llama  # noqa: E402
+
 import structgen  # noqa: E402
 from structgen.errors import GenerationError  # noqa: E402
 
@@ -26,41 +28,23 @@ def test_generate_accepts_model_and_tokenizer_objects(tiny, smol_tokenizer):
         structgen.generate(tiny.model, "x", choices=["a"])
 
 
-def test_padded_logits_width_is_accepted(smol_tokenizer):
-    from transformers import LlamaConfig, LlamaForCausalLM
+def _one_layer(vocab_size: int):  # type: ignore[no-untyped-def]
+    return tiny_llama(vocab_size, layers=1, heads=2, kv_heads=1, eos_token_id=2)
 
+
+def test_padded_logits_width_is_accepted(smol_tokenizer):
     from structgen.api.loading import wrap
 
-    cfg = LlamaConfig(
-        vocab_size=49152 + 64,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        eos_token_id=2,
-    )
-    lm = wrap(LlamaForCausalLM(cfg).eval(), smol_tokenizer)
+    lm = wrap(_one_layer(49152 + 64), smol_tokenizer)
     assert lm.vocab.size == 49216 and lm.vocab.num_tokens == 49152
     assert structgen.generate(lm, "x", regex="[0-9]{2}", temperature=1.0, seed=0).isdigit()
 
 
 def test_smaller_logits_than_tokenizer_is_refused(smol_tokenizer):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     from structgen.api.loading import wrap
 
-    cfg = LlamaConfig(
-        vocab_size=32000,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        eos_token_id=2,
-    )
     with pytest.raises(GenerationError, match="49152 tokens but the model"):
-        wrap(LlamaForCausalLM(cfg), smol_tokenizer)
+        wrap(_one_layer(32000), smol_tokenizer)
 
 
 @pytest.mark.slow

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -120,6 +122,21 @@ SMALL_GRAMMARS = {
 ALPHABET = {"anbn": "ab", "parens": "()", "expr": "1+()"}
 
 
+def _lark_member(text: str, parser: str) -> Callable[[str], bool]:
+    """Whether Lark (``parser="earley"`` or ``"lalr"``) parses a string with the grammar ``text``, memoized."""
+    lark_parser = lark.Lark(text, parser=parser)
+
+    @functools.cache
+    def member(s: str) -> bool:
+        try:
+            lark_parser.parse(s)
+        except lark.exceptions.LarkError:
+            return False
+        return True
+
+    return member
+
+
 def _fills(alphabet: str, max_len: int):
     for n in range(max_len + 1):
         for combo in itertools.product(alphabet, repeat=n):
@@ -131,17 +148,7 @@ def test_agrees_with_brute_force(name: str) -> None:
     """Soundness (a completable output is never rejected) and, for one gap, exactness up to a bound."""
     text = SMALL_GRAMMARS[name]
     checker = InfillChecker.from_lark(text)
-    parser = lark.Lark(text, parser="earley")
-    memo: dict[str, bool] = {}
-
-    def member(s: str) -> bool:
-        if s not in memo:
-            try:
-                parser.parse(s)
-                memo[s] = True
-            except lark.exceptions.LarkError:
-                memo[s] = False
-        return memo[s]
+    member = _lark_member(text, "earley")
 
     alphabet = ALPHABET[name]
     rng = np.random.default_rng(1)
@@ -233,17 +240,7 @@ def test_slot_check_agrees_with_brute_force(name: str) -> None:
     text, fillers = SLOT_GRAMMARS[name]
     vocab = _slot_vocab(fillers)
     checker = InfillChecker.from_lark(text, vocab)
-    parser = lark.Lark(text, parser="lalr")
-    memo: dict[str, bool] = {}
-
-    def member(s: str) -> bool:
-        if s not in memo:
-            try:
-                parser.parse(s)
-                memo[s] = True
-            except lark.exceptions.LarkError:
-                memo[s] = False
-        return memo[s]
+    member = _lark_member(text, "lalr")
 
     ids = list(range(2, vocab.num_tokens))
     rng = np.random.default_rng(7)

@@ -44,20 +44,25 @@ def bigram_case():
     return lm, FiniteLanguageConstraint(["b", "ab", "aab", "aaab"], vocab), 5
 
 
-def random_case(seed: int):
-    """A random context-dependent LM over overlapping tokens (a, b, ab, ba) and a random finite language."""
-    vocab = Vocabulary.from_bytes([b"a", b"b", b"ab", b"ba", b"<eos>"], eos_ids=[4])
-    rng = np.random.default_rng(seed)
+def dirichlet_lm(vocab_size: int, alpha: float, rng: np.random.Generator) -> TabularLM:
+    """A context-dependent LM: each context's row is drawn from ``Dirichlet(alpha)`` by ``rng`` on first use."""
     rows: dict[tuple[int, ...], np.ndarray] = {}
 
     def table(ctx: tuple[int, ...]) -> np.ndarray:
         if ctx not in rows:
-            rows[ctx] = rng.dirichlet(np.full(5, 0.7))
+            rows[ctx] = rng.dirichlet(np.full(vocab_size, alpha))
         return rows[ctx]
 
+    return TabularLM(table, vocab_size)
+
+
+def random_case(seed: int):
+    """A random context-dependent LM over overlapping tokens (a, b, ab, ba) and a random finite language."""
+    vocab = Vocabulary.from_bytes([b"a", b"b", b"ab", b"ba", b"<eos>"], eos_ids=[4])
+    rng = np.random.default_rng(seed)
     words = ["".join(w) for n in range(1, 5) for w in itertools.product("ab", repeat=n)]
     lang = list(rng.choice(words, size=6, replace=False))
-    return TabularLM(table, 5), FiniteLanguageConstraint(lang, vocab), 6
+    return dirichlet_lm(5, 0.7, rng), FiniteLanguageConstraint(lang, vocab), 6
 
 
 def regex_case():
@@ -69,15 +74,7 @@ def regex_case():
         compiled = structgen.compile(vocab, regex=r"(ab|c)a?b{0,2}")
     except (ImportError, ModuleNotFoundError, NotImplementedError) as e:
         pytest.skip(f"regex engine not available yet: {e}")
-    rng = np.random.default_rng(99)
-    rows: dict[tuple[int, ...], np.ndarray] = {}
-
-    def table(ctx: tuple[int, ...]) -> np.ndarray:
-        if ctx not in rows:
-            rows[ctx] = rng.dirichlet(np.full(5, 0.5))
-        return rows[ctx]
-
-    return TabularLM(table, 5), compiled, 5
+    return dirichlet_lm(5, 0.5, np.random.default_rng(99)), compiled, 5
 
 
 CASES = {

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
+from _api_helpers import tiny_llama  # noqa: E402
 
 import structgen  # noqa: E402
 from structgen.decoding.asap import ASApSampler  # noqa: E402
@@ -21,20 +26,7 @@ EOS = 256
 
 @pytest.fixture(scope="module")
 def tiny():
-    torch.manual_seed(0)
-    config = transformers.LlamaConfig(
-        vocab_size=257,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        eos_token_id=EOS,
-        bos_token_id=0,
-        pad_token_id=0,
-    )
-    model = transformers.LlamaForCausalLM(config).eval()
+    model = tiny_llama(257, seed=0, max_position_embeddings=128, eos_token_id=EOS, bos_token_id=0, pad_token_id=0)
     vocab = Vocabulary.from_bytes([bytes([i]) for i in range(256)] + [b"</s>"], eos_ids=[EOS])
     return model, vocab
 

@@ -90,18 +90,15 @@ PATTERN = r"[ab]{1,3}-[01]{1,2}"
 
 
 def _tiny_lm(seed: int):
-    torch.manual_seed(seed)
-    config = transformers.LlamaConfig(
-        vocab_size=len(TOKENS),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        eos_token_id=EOS,
-    )
-    model = transformers.LlamaForCausalLM(config).double().eval()
+    import sys
+    from pathlib import Path
+
+    api_tests = str(Path(__file__).resolve().parents[1] / "api")
+    if api_tests not in sys.path:
+        sys.path.insert(0, api_tests)
+    from _api_helpers import tiny_llama
+
+    model = tiny_llama(len(TOKENS), seed=seed, dtype=torch.float64, max_position_embeddings=128, eos_token_id=EOS)
     with torch.no_grad():  # sharper than the default init, so the distribution is far from uniform
         model.lm_head.weight.mul_(40.0)
     return model

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))  # _api_helpers
 
 
 def _free_port() -> int:
@@ -44,26 +48,22 @@ class RunningServer:
 
 def tiny_random_model() -> Any:
     """A 2-layer Llama with random weights over the real SmolLM2 tokenizer (fast, real decode path)."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from _api_helpers import tiny_llama
+    from transformers import AutoTokenizer
 
     from structgen.api.loading import wrap
     from structgen.assets import model_dir
 
     tok = AutoTokenizer.from_pretrained(str(model_dir("smollm2")))
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
+    model = tiny_llama(
+        len(tok),
+        hidden=64,
+        heads=2,
+        seed=0,
         max_position_embeddings=2048,
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
     )
-    model = LlamaForCausalLM(cfg).eval()
     return wrap(model, tok, name="tiny-random")
 
 

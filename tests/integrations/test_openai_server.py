@@ -48,6 +48,16 @@ def client(srv) -> openai.OpenAI:  # type: ignore[no-untyped-def]
     return openai.OpenAI(api_key="unused", base_url=srv.base_url, max_retries=0, timeout=300)
 
 
+def chat(c: openai.OpenAI, content: str, model: str = "tiny", **kwargs):  # type: ignore[no-untyped-def]
+    """``chat.completions.create`` with one user message."""
+    return c.chat.completions.create(model=model, messages=[{"role": "user", "content": content}], **kwargs)
+
+
+def json_schema_format(name: str, schema: dict, **options: object) -> dict:
+    """The ``response_format`` of a JSON Schema (OpenAI's structured outputs)."""
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, **options}}
+
+
 @pytest.mark.slow
 def test_parse_pydantic_with_the_real_model(smollm2_server) -> None:  # type: ignore[no-untyped-def]
     c = client(smollm2_server)
@@ -68,9 +78,10 @@ def test_parse_pydantic_with_the_real_model(smollm2_server) -> None:  # type: ig
 @pytest.mark.slow
 def test_named_tool_call_with_the_real_model(smollm2_server) -> None:  # type: ignore[no-untyped-def]
     c = client(smollm2_server)
-    r = c.chat.completions.create(
+    r = chat(
+        c,
+        "What's the weather in Paris in celsius?",
         model="smollm2",
-        messages=[{"role": "user", "content": "What's the weather in Paris in celsius?"}],
         tools=[WEATHER_TOOL],
         tool_choice={"type": "function", "function": {"name": "get_weather"}},
         max_tokens=40,
@@ -86,9 +97,9 @@ def test_named_tool_call_with_the_real_model(smollm2_server) -> None:  # type: i
 def test_required_and_auto_tool_choice(tiny_server) -> None:  # type: ignore[no-untyped-def]
     c = client(tiny_server)
     for seed in range(3):
-        r = c.chat.completions.create(
-            model="tiny",
-            messages=[{"role": "user", "content": "time or weather?"}],
+        r = chat(
+            c,
+            "time or weather?",
             tools=[WEATHER_TOOL, TIME_TOOL],
             tool_choice="required",
             max_tokens=48,
@@ -97,9 +108,9 @@ def test_required_and_auto_tool_choice(tiny_server) -> None:  # type: ignore[no-
         call = r.choices[0].message.tool_calls[0]
         tool = {"get_weather": WEATHER_TOOL, "get_time": TIME_TOOL}[call.function.name]
         jsonschema.validate(json.loads(call.function.arguments), tool["function"]["parameters"])
-    r = c.chat.completions.create(
-        model="tiny",
-        messages=[{"role": "user", "content": "hi"}],
+    r = chat(
+        c,
+        "hi",
         tools=[WEATHER_TOOL],
         tool_choice="auto",
         max_tokens=48,
@@ -116,28 +127,28 @@ def test_response_formats_and_n(tiny_server) -> None:  # type: ignore[no-untyped
         "properties": {"a": {"type": "integer"}, "b": {"type": "boolean"}},
         "required": ["a", "b"],
     }
-    r = c.chat.completions.create(
-        model="tiny",
-        messages=[{"role": "user", "content": "json"}],
+    r = chat(
+        c,
+        "json",
         n=3,
         seed=5,
         max_tokens=40,
-        response_format={"type": "json_schema", "json_schema": {"name": "ab", "schema": schema, "strict": True}},
+        response_format=json_schema_format("ab", schema, strict=True),
     )
     assert len(r.choices) == 3
     for ch in r.choices:
         jsonschema.validate(json.loads(ch.message.content), schema)
-    r = c.chat.completions.create(
-        model="tiny",
-        messages=[{"role": "user", "content": "date"}],
+    r = chat(
+        c,
+        "date",
         max_tokens=20,
         extra_body={"response_format": {"type": "regex", "regex": r"20[0-9]{2}-(0[1-9]|1[0-2])-[0-3][0-9]"}},
     )
     assert re.fullmatch(r"20[0-9]{2}-(0[1-9]|1[0-2])-[0-3][0-9]", r.choices[0].message.content)
     grammar = 'start: "yes" | "no" | "maybe " NUMBER\n%import common.NUMBER'
-    r = c.chat.completions.create(
-        model="tiny",
-        messages=[{"role": "user", "content": "?"}],
+    r = chat(
+        c,
+        "?",
         max_tokens=12,
         extra_body={"response_format": {"type": "grammar", "grammar": grammar}},
     )
@@ -156,21 +167,21 @@ def test_response_formats_and_n(tiny_server) -> None:  # type: ignore[no-untyped
 def test_budget_keeps_json_valid(tiny_server) -> None:  # type: ignore[no-untyped-def]
     c = client(tiny_server)
     schema = {"type": "object", "properties": {"note": {"type": "string"}}, "required": ["note"]}
-    r = c.chat.completions.create(
-        model="tiny",
-        messages=[{"role": "user", "content": "x"}],
+    r = chat(
+        c,
+        "x",
         max_tokens=12,
         temperature=1.0,
         seed=3,
-        response_format={"type": "json_schema", "json_schema": {"name": "n", "schema": schema}},
+        response_format=json_schema_format("n", schema),
     )
     jsonschema.validate(json.loads(r.choices[0].message.content), schema)
     with pytest.raises(openai.BadRequestError) as err:
-        c.chat.completions.create(
-            model="tiny",
-            messages=[{"role": "user", "content": "x"}],
+        chat(
+            c,
+            "x",
             max_tokens=2,
-            response_format={"type": "json_schema", "json_schema": {"name": "n", "schema": schema}},
+            response_format=json_schema_format("n", schema),
         )
     assert "shortest valid output" in str(err.value)
 
@@ -178,14 +189,14 @@ def test_budget_keeps_json_valid(tiny_server) -> None:  # type: ignore[no-untype
 def test_streaming_chunks_and_usage(tiny_server) -> None:  # type: ignore[no-untyped-def]
     c = client(tiny_server)
     schema = {"type": "object", "properties": {"k": {"type": "string", "maxLength": 12}}, "required": ["k"]}
-    stream = c.chat.completions.create(
-        model="tiny",
-        messages=[{"role": "user", "content": "s"}],
+    stream = chat(
+        c,
+        "s",
         stream=True,
         seed=2,
         max_tokens=40,
         stream_options={"include_usage": True},
-        response_format={"type": "json_schema", "json_schema": {"name": "k", "schema": schema}},
+        response_format=json_schema_format("k", schema),
     )
     text, usage, finish = "", None, None
     for chunk in stream:
@@ -232,7 +243,7 @@ def test_malicious_schema_is_refused_fast(tiny_server) -> None:  # type: ignore[
         timeout=60,
         json={
             "messages": [{"role": "user", "content": "x"}],
-            "response_format": {"type": "json_schema", "json_schema": {"name": "big", "schema": schema}},
+            "response_format": json_schema_format("big", schema),
         },
     )
     assert r.status_code in (400, 413)
@@ -250,12 +261,12 @@ def test_load_32_clients_all_valid(tiny_server) -> None:  # type: ignore[no-unty
     def one(i: int) -> list[dict]:
         out = []
         for j in range(10):
-            r = c.chat.completions.create(
-                model="tiny",
-                messages=[{"role": "user", "content": f"client {i} request {j}"}],
+            r = chat(
+                c,
+                f"client {i} request {j}",
                 max_tokens=24,
                 seed=i * 100 + j,
-                response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": schema}},
+                response_format=json_schema_format("s", schema),
             )
             out.append(json.loads(r.choices[0].message.content))
         return out

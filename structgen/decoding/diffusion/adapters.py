@@ -51,37 +51,33 @@ def tiny_masked_diffusion_model(
 ) -> MaskedLMAdapter:
     """A random-weight bidirectional masked LM of a real transformers architecture (tests, benchmarks)."""
     torch.manual_seed(seed)
+    shape: dict[str, Any] = dict(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=max(1, hidden // 32),
+        max_position_embeddings=max_positions,
+        pad_token_id=pad_token_id,
+    )
+    model: Any
     if arch == "modernbert":
         from transformers import ModernBertConfig, ModernBertForMaskedLM
 
-        mcfg = ModernBertConfig(
-            vocab_size=vocab_size,
-            hidden_size=hidden,
-            intermediate_size=2 * hidden,
-            num_hidden_layers=layers,
-            num_attention_heads=max(1, hidden // 32),
-            max_position_embeddings=max_positions,
-            pad_token_id=pad_token_id,
-            bos_token_id=pad_token_id,
-            eos_token_id=pad_token_id,
-            cls_token_id=pad_token_id,
-            sep_token_id=pad_token_id,
-            layer_types=["full_attention"] * layers,  # every layer global: fully bidirectional
+        special: dict[str, Any] = dict.fromkeys(
+            ("bos_token_id", "eos_token_id", "cls_token_id", "sep_token_id"), pad_token_id
         )
-        model: Any = ModernBertForMaskedLM(mcfg)
+        model = ModernBertForMaskedLM(
+            ModernBertConfig(
+                **shape,
+                **special,
+                layer_types=["full_attention"] * layers,  # every layer global: fully bidirectional
+            )
+        )
     elif arch == "bert":
         from transformers import BertConfig, BertForMaskedLM
 
-        bcfg = BertConfig(
-            vocab_size=vocab_size,
-            hidden_size=hidden,
-            intermediate_size=2 * hidden,
-            num_hidden_layers=layers,
-            num_attention_heads=max(1, hidden // 32),
-            max_position_embeddings=max_positions,
-            pad_token_id=pad_token_id,
-        )
-        model = BertForMaskedLM(bcfg)
+        model = BertForMaskedLM(BertConfig(**shape))
     else:
         raise ValueError(f"unknown arch {arch!r}; use 'modernbert' or 'bert'")
     model.eval()

@@ -29,6 +29,7 @@ committed token (layered positions), so it suits small blocks; the trailing slot
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,11 +37,34 @@ import numpy as np
 
 from structgen.automaton.dfa import DEAD
 
+_TOP = -1  # synthetic rule index for S' -> S
+_Item = tuple[int, int, int]  # (rule, dot, origin)
+
 
 @dataclass(frozen=True)
 class _Rule:
     lhs: int
     rhs: tuple[int, ...]  # symbol ids: terminals are < n_terms, nonterminals >= n_terms
+
+
+class _Chart:
+    """Earley item sets over positions ``0..n_pos-1`` (index order is topological); positions not
+    ``alive`` take no items."""
+
+    __slots__ = ("sets", "agenda", "done_here", "waiting", "alive")
+
+    def __init__(self, n_pos: int, alive: list[bool] | None = None) -> None:
+        self.sets: list[set[_Item]] = [set() for _ in range(n_pos)]
+        self.agenda: list[list[_Item]] = [[] for _ in range(n_pos)]
+        self.done_here: list[dict[int, set[int]]] = [dict() for _ in range(n_pos)]  # completed X with origin o at i
+        self.waiting: list[dict[int, list[_Item]]] = [dict() for _ in range(n_pos)]
+        self.alive = alive
+        self.add(0, (_TOP, 0, 0))
+
+    def add(self, i: int, item: _Item) -> None:
+        if (self.alive is None or self.alive[i]) and item not in self.sets[i]:
+            self.sets[i].add(item)
+            self.agenda[i].append(item)
 
 
 @dataclass(eq=False)
@@ -147,6 +171,51 @@ class InfillChecker:
             segs.append(cur)
         return segs
 
+    def _memo(self, key: Any, compute: Callable[[], bool]) -> bool:
+        """``compute()`` once per ``key`` (counted in ``checks``); the cache is dropped past 50k entries."""
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        self.checks += 1
+        ans = compute()
+        if len(self._cache) > 50_000:
+            self._cache.clear()
+        self._cache[key] = ans
+        return ans
+
+    def _predict_complete(self, chart: _Chart, i: int) -> Iterator[tuple[int, _Item]]:
+        """Close position ``i`` of ``chart`` under prediction and completion; yields ``(terminal, item)``
+        for each item waiting on a terminal (the caller scans it; items it adds at ``i`` are closed too)."""
+        rules, n_t = self.rules, self.n_terms
+        done_here, waiting, add = chart.done_here[i], chart.waiting, chart.add
+        ag = chart.agenda[i]
+        while ag:
+            item = ag.pop()
+            r, dot, o = item
+            rhs = (self.start_sym,) if r == _TOP else rules[r].rhs
+            if dot == len(rhs):
+                if r == _TOP:
+                    continue
+                lhs = rules[r].lhs
+                dh = done_here.setdefault(lhs, set())
+                if o in dh:
+                    continue
+                dh.add(o)
+                for r2, d2, o2 in list(waiting[o].get(lhs, ())):
+                    add(i, (r2, d2 + 1, o2))
+                continue
+            sym = rhs[dot]
+            if sym < n_t:
+                yield sym, item
+                continue
+            waiting[i].setdefault(sym, []).append(item)
+            if i in done_here.get(sym, ()):
+                add(i, (r, dot + 1, o))
+            if sym in self.nullable:
+                add(i, (r, dot + 1, o))
+            for ri in self.by_lhs.get(sym, ()):
+                add(i, (ri, 0, i))
+
     def check(self, tokens: list[int | None], complete: bool = False) -> bool:
         """Whether the answer (one entry per position; None = masked slot) can be completed exactly.
 
@@ -159,16 +228,7 @@ class InfillChecker:
         toks = list(tokens)
         if complete and any(t is None for t in toks):
             return False
-        key = ("slots", tuple(toks))
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
-        self.checks += 1
-        ans = self._check_slots(toks)
-        if len(self._cache) > 50_000:
-            self._cache.clear()
-        self._cache[key] = ans
-        return ans
+        return self._memo(("slots", tuple(toks)), lambda: self._check_slots(toks))
 
     # ---- exact token-slot check ------------------------------------------------------------------
     def _init_slots(self) -> None:
@@ -309,51 +369,13 @@ class InfillChecker:
         """Earley recogniser over a DAG of positions (index order is topological); edges carry a lexeme's
         terminal-set id (the lexeme may be any terminal of the set; an ignored one makes it an epsilon)
         or -1 (epsilon)."""
-        rules = self.rules
-        n_t = self.n_terms
-        n_pos = len(out_edges)
-        top = -1
-        sets: list[set[tuple[int, int, int]]] = [set() for _ in range(n_pos)]
-        agenda: list[list[tuple[int, int, int]]] = [[] for _ in range(n_pos)]
-        done_here: list[dict[int, set[int]]] = [dict() for _ in range(n_pos)]
-        waiting: list[dict[int, list[tuple[int, int, int]]]] = [dict() for _ in range(n_pos)]
+        chart = _Chart(len(out_edges), alive)
+        sets, add = chart.sets, chart.add
         emit_term, emit_ign = self._emit_term, self._emit_ign
-
-        def add(i: int, item: tuple[int, int, int]) -> None:
-            if alive[i] and item not in sets[i]:
-                sets[i].add(item)
-                agenda[i].append(item)
-
-        add(0, (top, 0, 0))
-        for i in range(n_pos):
-            ag = agenda[i]
-            by_term: dict[int, list[tuple[int, int, int]]] = {}
-            while ag:
-                item = ag.pop()
-                r, dot, o = item
-                rhs = (self.start_sym,) if r == top else rules[r].rhs
-                if dot == len(rhs):
-                    if r == top:
-                        continue
-                    lhs = rules[r].lhs
-                    dh = done_here[i].setdefault(lhs, set())
-                    if o in dh:
-                        continue
-                    dh.add(o)
-                    for r2, d2, o2 in list(waiting[o].get(lhs, ())):
-                        add(i, (r2, d2 + 1, o2))
-                    continue
-                sym = rhs[dot]
-                if sym < n_t:
-                    by_term.setdefault(sym, []).append(item)
-                    continue
-                waiting[i].setdefault(sym, []).append(item)
-                if i in done_here[i].get(sym, ()):
-                    add(i, (r, dot + 1, o))
-                if sym in self.nullable:
-                    add(i, (r, dot + 1, o))
-                for ri in self.by_lhs.get(sym, ()):
-                    add(i, (ri, 0, i))
+        for i in range(len(out_edges)):
+            by_term: dict[int, list[_Item]] = {}
+            for sym, item in self._predict_complete(chart, i):
+                by_term.setdefault(sym, []).append(item)
             for lab, j in out_edges[i]:
                 if not alive[j]:
                     continue
@@ -364,20 +386,20 @@ class InfillChecker:
                     for term in emit_term[lab]:
                         for r, dot, o in by_term.get(term, ()):
                             add(j, (r, dot + 1, o))
-        return self._trailing(sets, waiting, ends, budget)
+        return self._trailing(chart, ends, budget)
 
-    def _trailing(self, sets: list[Any], waiting: list[Any], ends: list[tuple[int, int]], budget: int) -> bool:
+    def _trailing(self, chart: _Chart, ends: list[tuple[int, int]], budget: int) -> bool:
         """Complete the parse in at most ``budget`` more slots (the trailing masked slots, EOS-padded):
         a Dijkstra over (item, gadget node) that jumps over whole symbols with their min slot costs."""
         import heapq
 
         cost = self._min_costs()
         fin = self._final_node
-        top = -1
+        waiting = chart.waiting
         heap: list[tuple[int, int, int, int, int]] = []
         best: dict[tuple[int, int, int, int], int] = {}
         for i, st in ends:
-            for r, dot, o in sets[i]:
+            for r, dot, o in chart.sets[i]:
                 heap.append((0, r, dot, o, st))
         heapq.heapify(heap)
         rules = self.rules
@@ -387,9 +409,9 @@ class InfillChecker:
             if best.get(key, budget + 1) <= c:
                 continue
             best[key] = c
-            rhs = (self.start_sym,) if r == top else rules[r].rhs
+            rhs = (self.start_sym,) if r == _TOP else rules[r].rhs
             if dot == len(rhs):
-                if r == top:
+                if r == _TOP:
                     if u == fin:
                         return True
                     continue
@@ -473,11 +495,9 @@ class InfillChecker:
 
     # ---- the check -----------------------------------------------------------------------------
     def check_segments(self, segs: list[bytes | None]) -> bool:
-        key = tuple(segs)
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
-        self.checks += 1
+        return self._memo(tuple(segs), lambda: self._check_segments(segs))
+
+    def _check_segments(self, segs: list[bytes | None]) -> bool:
         data = bytearray()
         gap_at: list[int] = []
         for s in segs:
@@ -489,11 +509,7 @@ class InfillChecker:
         gap = np.zeros(m + 1, dtype=bool)
         gap[gap_at] = True
         rel = self._terminal_relations(bytes(data), gap)
-        ans = self._earley(rel, gap, m)
-        if len(self._cache) > 50_000:
-            self._cache.clear()
-        self._cache[key] = ans
-        return ans
+        return self._earley(rel, gap, m)
 
     def _terminal_relations(self, data: bytes, gap: np.ndarray) -> np.ndarray:
         """``(T, M+1, M+1)`` bool: R[T, i, j]."""
@@ -544,47 +560,9 @@ class InfillChecker:
         # effective scan edges: ignored* then terminal
         scan = (jf[None] @ rel.astype(np.float32)) > 0  # (T, M+1, M+1)
         scan_targets = [[np.flatnonzero(scan[t, i]).tolist() for i in range(n_pos)] for t in range(self.n_terms)]
-        rules = self.rules
-        sets: list[set[tuple[int, int, int]]] = [set() for _ in range(n_pos)]
-        agenda: list[list[tuple[int, int, int]]] = [[] for _ in range(n_pos)]
-        done_here: list[dict[int, set[int]]] = [dict() for _ in range(n_pos)]  # completed X with origin o at i
-        waiting: list[dict[int, list[tuple[int, int, int]]]] = [dict() for _ in range(n_pos)]
-        n_t = self.n_terms
-        top = -1  # synthetic rule index for S' -> S
-
-        def add(i: int, item: tuple[int, int, int]) -> None:
-            if item not in sets[i]:
-                sets[i].add(item)
-                agenda[i].append(item)
-
-        add(0, (top, 0, 0))
-        final_sets = np.flatnonzero(j[:, m])
+        chart = _Chart(n_pos)
         for i in range(n_pos):
-            ag = agenda[i]
-            while ag:
-                r, dot, o = ag.pop()
-                rhs = (self.start_sym,) if r == top else rules[r].rhs
-                if dot == len(rhs):
-                    lhs = -2 if r == top else rules[r].lhs
-                    if lhs == -2:
-                        continue
-                    dh = done_here[i].setdefault(lhs, set())
-                    if o in dh:
-                        continue
-                    dh.add(o)
-                    for r2, d2, o2 in list(waiting[o].get(lhs, ())):
-                        add(i, (r2, d2 + 1, o2))
-                    continue
-                sym = rhs[dot]
-                if sym < n_t:
-                    for k in scan_targets[sym][i]:
-                        add(k, (r, dot + 1, o))
-                    continue
-                waiting[i].setdefault(sym, []).append((r, dot, o))
-                if i in done_here[i].get(sym, ()):
-                    add(i, (r, dot + 1, o))
-                if sym in self.nullable:
-                    add(i, (r, dot + 1, o))
-                for ri in self.by_lhs.get(sym, ()):
-                    add(i, (ri, 0, i))
-        return any((top, 1, 0) in sets[i] for i in final_sets)
+            for sym, (r, dot, o) in self._predict_complete(chart, i):
+                for k in scan_targets[sym][i]:
+                    chart.add(k, (r, dot + 1, o))
+        return any((_TOP, 1, 0) in chart.sets[i] for i in np.flatnonzero(j[:, m]))
