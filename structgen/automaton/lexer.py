@@ -18,12 +18,13 @@ import numpy as np
 from structgen.automaton.determinize import minimize, subset_construction
 from structgen.automaton.dfa import ByteDFA, LexerDFA
 from structgen.automaton.nfa import build_nfa
+from structgen.frontends.json_schema.regexes import register_emptiness_check
 from structgen.frontends.regex_ast import Node
 from structgen.frontends.regex_parser import parse_literal, parse_regex
 from structgen.ir.grammar import Terminal
 from structgen.limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["compile_regex_dfa", "build_lexer_dfa", "dfa_from_asts"]
+__all__ = ["compile_regex_dfa", "build_lexer_dfa", "dfa_from_asts", "regex_is_empty"]
 
 
 def dfa_from_asts(nodes: Sequence[Node], limits: Limits, what: str = "") -> tuple[np.ndarray, list[int], int]:
@@ -31,7 +32,7 @@ def dfa_from_asts(nodes: Sequence[Node], limits: Limits, what: str = "") -> tupl
 
     Bit ``i`` of a state's tag is set when the input read so far is in the language of ``nodes[i]``.
     """
-    nfa, start, ends = build_nfa(list(nodes), limits.max_nfa_states, what)
+    nfa, start, ends = build_nfa(list(nodes), limits.max_nfa_states, what, limits)
     tags: dict[int, int] = {}
     for i, e in enumerate(ends):
         tags[e] = tags.get(e, 0) | (1 << i)
@@ -59,6 +60,15 @@ def compile_regex_dfa(pattern: str, limits: Limits | None = None, flags: str = "
     language. Raises ``InvalidRegex`` / ``UnsupportedRegex`` / ``LimitExceeded``. Cached.
     """
     return _compile_regex_dfa_cached(pattern, limits or DEFAULT_LIMITS, flags)
+
+
+def regex_is_empty(pattern: str, limits: Limits | None = None) -> bool:
+    """Whether ``pattern`` matches no string (its minimal DFA has no live start state)."""
+    return compile_regex_dfa(pattern, limits).start == 0
+
+
+# the JSON Schema lowering asks whether an intersected key/string region is empty (see regexes.py)
+register_emptiness_check(regex_is_empty)
 
 
 def _alive_sets(trans: np.ndarray, accepts: list[int]) -> list[int]:

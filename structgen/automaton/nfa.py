@@ -5,6 +5,9 @@ sets become small byte automata through their UTF-8 sequences, with shared suffi
 continuation-byte tails) so that large Unicode classes stay a few hundred states. The size is
 estimated before anything is built, so ``a{1000}{1000}``-style patterns fail fast with
 ``LimitExceeded("max_nfa_states")`` instead of exhausting memory.
+
+Intersection and complement nodes (``And``/``Not``) are determinized on their own
+(:mod:`structgen.automaton.regex_algebra`) and the minimal product DFA is embedded as a fragment.
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import numpy as np
+
 from structgen.automaton.utf8 import ByteSeq, Ranges, ranges_to_sequences
 from structgen.errors import LimitExceeded
-from structgen.frontends.regex_ast import Alt, CharSet, Concat, Node, Repeat
+from structgen.frontends.regex_ast import Alt, And, CharSet, Concat, Node, Not, Repeat
+from structgen.limits import DEFAULT_LIMITS, Limits
 
 
 @lru_cache(maxsize=4096)
@@ -61,6 +67,7 @@ class NFA:
 
     limit: int
     what: str = ""
+    limits: Limits | None = None  # for And/Not fragments (their sub-automata); default limits if None
     edges: list[list[tuple[int, int, int]]] = field(default_factory=list)
     eps: list[list[int]] = field(default_factory=list)
 
@@ -117,7 +124,37 @@ class NFA:
             for x in exits:
                 self.eps[x].append(end)
             return end
+        if isinstance(node, And | Not):
+            return self._boolean(node, start)
         raise TypeError(f"unknown regex node {node!r}")
+
+    def _boolean(self, node: And | Not, start: int) -> int:
+        """Embed the minimal DFA of an intersection/complement: one NFA state per live DFA state."""
+        from structgen.automaton.regex_algebra import bool_dfa  # the algebra builds NFAs itself
+
+        trans, accepting, dstart = bool_dfa(node, self.limits or DEFAULT_LIMITS, self.what)
+        end = self.new_state()
+        if dstart == 0:
+            return end  # empty language: unreachable end
+        n = trans.shape[0]
+        base = self.num_states - 1  # DFA state s (s >= 1) -> NFA state base + s
+        for _ in range(n - 1):
+            self.new_state()
+        # byte runs with one target per row: change points along each row
+        change = np.ones((n, 257), dtype=bool)
+        change[:, 1:256] = trans[:, 1:] != trans[:, :-1]
+        for s in range(1, n):
+            row = trans[s]
+            cuts = np.flatnonzero(change[s]).tolist()
+            edges = self.edges[base + s]
+            for lo, nxt in zip(cuts[:-1], cuts[1:], strict=True):
+                t = int(row[lo])
+                if t:
+                    edges.append((lo, nxt - 1, base + t))
+            if accepting[s]:
+                self.eps[base + s].append(end)
+        self.eps[start].append(base + dstart)
+        return end
 
     def _charset(self, ranges: Ranges, start: int) -> int:
         end = self.new_state()
@@ -146,15 +183,24 @@ def estimate_states(node: Node) -> int:
         inner = estimate_states(node.item)
         copies = node.min + (1 if node.max is None else node.max - node.min)
         return inner * copies + 3
+    if isinstance(node, And):  # a proxy: the embedded product is bounded by new_state's check
+        return 1 + sum(estimate_states(i) for i in node.items)
+    if isinstance(node, Not):
+        return 1 + estimate_states(node.item)
     raise TypeError(f"unknown regex node {node!r}")
 
 
-def build_nfa(nodes: list[Node], limit: int, what: str = "") -> tuple[NFA, int, list[int]]:
-    """One NFA for several ASTs sharing a start state; returns (nfa, start, end state per node)."""
+def build_nfa(
+    nodes: list[Node], limit: int, what: str = "", limits: Limits | None = None
+) -> tuple[NFA, int, list[int]]:
+    """One NFA for several ASTs sharing a start state; returns (nfa, start, end state per node).
+
+    ``limits`` bounds the sub-automata of intersection/complement nodes (default limits if None).
+    """
     est = 1 + sum(estimate_states(n) for n in nodes)
     if est > limit:
         raise LimitExceeded("max_nfa_states", est, limit, what)
-    nfa = NFA(limit=limit, what=what)
+    nfa = NFA(limit=limit, what=what, limits=limits)
     start = nfa.new_state()
     ends = []
     for node in nodes:

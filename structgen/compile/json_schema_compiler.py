@@ -32,7 +32,8 @@ def compile_json_schema_engine(
     Options (keyword arguments of ``structgen.compile``): see ``OPTIONS``. Raises
     ``InvalidSchema``, ``UnsatisfiableSchema``, ``UnsupportedSchema`` (naming keyword and JSON
     pointer) or ``LimitExceeded``. ``info`` holds ``draft``, ``style``, grammar sizes, ``dropped``
-    (what ``lenient=True`` dropped) and ``report`` (how each keyword is enforced, as ``explain``).
+    (what ``lenient=True`` dropped), ``report`` (how each keyword is enforced, as ``explain``) and
+    ``value_checks`` (keywords enforced by a check on completed values, and when each is checked).
     """
     from structgen.compile.grammar_compiler import compile_grammar_engine
     from structgen.frontends.json_schema.lowering import lower_schema
@@ -43,6 +44,14 @@ def compile_json_schema_engine(
     limits = limits or DEFAULT_LIMITS
     lowered = lower_schema(schema, options, limits)
     engine = cast(TokenEngine, compile_grammar_engine(lowered.grammar, vocab, limits))
+    checks: list[dict[str, str]] = []
+    if lowered.checks is not None:  # relaxed keywords: wrap the grammar with checks on completed values
+        from structgen.frontends.json_schema.check_plan import CheckPlan
+        from structgen.runtime.checked_engine import CheckedEngine
+
+        plan = CheckPlan(lowered.checks)
+        engine = CheckedEngine(engine, vocab, plan)
+        checks = plan.describe()
     info = {
         "kind": "json_schema",
         "draft": lowered.draft,
@@ -52,5 +61,6 @@ def compile_json_schema_engine(
         "grammar_terminals": lowered.num_terminals,
         "dropped": list(lowered.dropped),
         "report": list(lowered.report),
+        "value_checks": checks,
     }
     return engine, info

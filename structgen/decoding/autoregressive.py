@@ -13,6 +13,14 @@ A row may carry:
 * ``start_after``: free text until this delimiter appears, then the constraint (reasoning models);
 * a token budget, kept *valid*: see :mod:`structgen.decoding.budget`;
 * stop strings (free-text rows only: inside a constraint the constraint decides where output ends).
+
+Dead ends. An engine whose checks run on completed values (``engine.may_dead_end``, e.g. JSON
+Schema ``uniqueItems``) can reach a state where no token is allowed and the text is not complete.
+The loop then backtracks that row: the matcher rolls back one token, the token is banned at that
+position, and a replacement is chosen from the same position's stored scores (the KV cache keeps
+the stale entry but the attention mask hides its column and the replacement takes its position
+id). Exhausting a position backtracks one further (up to :data:`MAX_BACKTRACK_DEPTH` positions);
+after :data:`MAX_BACKTRACKS` tries the row ends with ``stop_reason == "error"`` and a message.
 """
 
 from __future__ import annotations
@@ -34,6 +42,8 @@ from structgen.runtime.bitmask import allocate_bitmask
 # shortest-path token (see structgen.decoding.budget). Rejections are cheap once states are memoized.
 MAX_BUDGET_REJECTIONS = 256
 _BUDGET_STEP_SECONDS = 0.25
+MAX_BACKTRACKS = 64  # replacement tokens one row may try after dead ends, in total
+MAX_BACKTRACK_DEPTH = 8  # positions a row keeps scores for (how far back a dead end can be undone)
 
 
 @dataclass
@@ -67,6 +77,10 @@ class Row:
     pending: deque[int] = field(default_factory=deque)
     min_constrained_tokens: int = 0
     _search_from: int = 0
+    backtracks: int = 0  # tokens replaced after dead ends
+    _trail: deque[tuple[Any, int]] = field(default_factory=lambda: deque(maxlen=MAX_BACKTRACK_DEPTH))
+    _bans: dict[int, set[int]] = field(default_factory=dict)  # position -> tokens that led to dead ends
+    _cols: list[int] = field(default_factory=list)  # attention column of each generated token fed
 
     def __post_init__(self) -> None:
         self.constrained = self.matcher is not None and not self.start_after
@@ -222,6 +236,9 @@ class BatchDecoder:
             out = _forward(self.model, ids, attn, pos, None)
         cache = out.past_key_values
         last_pos = pos[:, -1]
+        self._ncols = L  # attention columns appended so far (absolute numbering)
+        self._trimmed = 0  # columns dropped on the left
+        self._hide: dict[int, list[int]] = {}  # row -> columns of backtracked tokens to mask out
         self.stats.prefill_seconds = time.perf_counter() - t0
         t_dec = time.perf_counter()
         width = None
@@ -247,6 +264,13 @@ class BatchDecoder:
             keep_j = [j for j, i in enumerate(active) if not self.rows[i].done]
             if not keep_j:
                 break
+            if self._hide:  # backtracked rows: hide the replaced tokens and reuse their positions
+                for j, i in enumerate(active):
+                    cols = self._hide.pop(i, None)
+                    if cols:
+                        attn[j, [c - self._trimmed for c in cols]] = 0
+                        last_pos[j] -= len(cols)
+                self._hide.clear()
             next_tokens = torch.tensor([self.rows[active[j]].token_ids[-1] for j in keep_j], dtype=torch.long)
             if len(keep_j) != len(active):
                 keep = torch.tensor(keep_j, dtype=torch.long, device=self.device)
@@ -262,9 +286,13 @@ class BatchDecoder:
                             layer.keys = layer.keys[:, :, first_live:, :]
                             layer.values = layer.values[:, :, first_live:, :]
                         attn = attn[:, first_live:]
+                        self._trimmed += first_live
                     except AttributeError:
                         pass
             attn = torch.cat([attn, torch.ones((attn.shape[0], 1), dtype=attn.dtype, device=self.device)], dim=1)
+            for i in active:
+                self.rows[i]._cols.append(self._ncols)
+            self._ncols += 1
             last_pos = last_pos + 1
             tf = time.perf_counter()
             with torch.inference_mode():
@@ -295,6 +323,9 @@ class BatchDecoder:
                 continue
             if r.constrained:
                 r.matcher.fill_bitmask(bitmask_np, j)
+                if getattr(r.matcher.engine, "may_dead_end", False) and not bitmask_np[j].any():
+                    forced[j] = self._backtrack(i, r)  # a dead end: replace an earlier token
+                    continue
                 masked_rows.append(j)
             elif r.matcher is not None:
                 # before the delimiter: anything but EOS (the constrained value is still owed)
@@ -322,8 +353,46 @@ class BatchDecoder:
             else:
                 u = torch.rand(V, generator=r.generator, device=x.device).clamp_(min=1e-20)
                 keys = logp[j] - torch.log(-torch.log(u))
-            out.append(self._pick_row(r, keys))
+            t = self._pick_row(r, keys)
+            if r.constrained and getattr(r.matcher.engine, "may_dead_end", False):
+                if t >= 0:
+                    r._trail.append((keys.clone(), len(r.token_ids)))
+                elif not r.matcher.is_accepting():  # no token leads to a completion: a dead end
+                    t = self._backtrack(i, r)
+            out.append(t)
         return out
+
+    def _backtrack(self, i: int, r: Row) -> int:
+        """Undo tokens of a dead-ended row and pick a replacement (-1 and ``r.error`` when none)."""
+        while True:
+            if r.backtracks >= MAX_BACKTRACKS or not r._trail:
+                r.error = (
+                    f"dead end: no token can follow {r.constrained_text[-80:]!r} and the output is not complete "
+                    f"(after {r.backtracks} backtracking tries; a value check of the constraint cannot be met)"
+                )
+                return -1
+            keys, pos = r._trail.pop()
+            n = len(r.token_ids) - pos
+            if n <= 0 or n > r.matcher.num_accepted:
+                continue
+            for t in r.token_ids[pos:]:
+                del r.out_bytes[len(r.out_bytes) - len(self._visible(t)) :]
+            banned = r.token_ids[pos]
+            del r.token_ids[pos:]
+            r.matcher.rollback(n)
+            self._hide.setdefault(i, []).extend(r._cols[-n:])
+            del r._cols[-n:]
+            for p in [p for p in r._bans if p > pos]:
+                del r._bans[p]
+            bans = r._bans.setdefault(pos, set())
+            bans.add(banned)
+            r.backtracks += 1
+            k = keys.clone()
+            k[list(bans)] = float("-inf")
+            t = self._pick_row(r, k)
+            if t >= 0:
+                r._trail.append((keys, pos))
+                return t
 
     def _pick_row(self, r: Row, keys: torch.Tensor) -> int:
         """The highest-key token that keeps the row valid within its budget (-1: none allowed)."""
@@ -369,7 +438,7 @@ class BatchDecoder:
             # nothing allowed: the constraint is complete without EOS, or the state is dead
             r.stop_reason = "complete" if (r.matcher is not None and r.matcher.is_accepting()) else "error"
             if r.stop_reason == "error":
-                r.error = "no token is allowed"
+                r.error = r.error or "no token is allowed"
             return None
         r.token_ids.append(t)
         if t in self.eos_ids and (not r.constrained or r.matcher.is_accepting()):
@@ -390,8 +459,8 @@ class BatchDecoder:
                 r.token_ids.pop()
                 return None
             r.out_bytes += data
-            if r.matcher.is_finished():
-                r.stop_reason = "complete"
+            if r.matcher.is_finished() and not getattr(r.matcher.engine, "may_dead_end", False):
+                r.stop_reason = "complete"  # (an engine with value checks backtracks at the next step)
             elif r.remaining <= 0:
                 r.stop_reason = "length"
             return TokenEvent(i, t, data)

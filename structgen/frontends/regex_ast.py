@@ -1,6 +1,8 @@
 """The regex AST: what structgen's Python-``re`` subset lowers to before it becomes an automaton.
 
-Four node kinds form a closed union. Character classes are sets of Unicode scalar values (as
+Six node kinds form a closed union: four for regular expressions proper, plus the boolean
+operators :class:`And` (intersection) and :class:`Not` (complement over all UTF-8 text), which
+lookaheads lower to and which the automaton layer builds by a product of minimal DFAs. Character classes are sets of Unicode scalar values (as
 normalized code-point ranges, see :mod:`structgen.automaton.utf8`); flags such as IGNORECASE and
 DOTALL are already applied, anchors at the pattern edges are already dropped, and lazy quantifiers
 are ordinary repeats (same language).
@@ -44,7 +46,21 @@ class Repeat:
     max: int | None
 
 
-Node = Union[CharSet, Concat, Alt, Repeat]
+@dataclass(frozen=True, slots=True)
+class And:
+    """Strings in the language of every item (intersection)."""
+
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    """Strings (any Unicode text, as UTF-8) *not* in the language of ``item`` (complement)."""
+
+    item: Node
+
+
+Node = Union[CharSet, Concat, Alt, Repeat, And, Not]
 
 EMPTY = Concat(())
 NOTHING = CharSet(())

@@ -14,9 +14,15 @@ escapes, verbose mode and error positions are exactly Python's. The parse tree i
 * anchors ``^ $ \\A \\Z`` are accepted where nothing can precede (resp. follow) them: whole-output
   matching makes them no-ops there. Elsewhere they are refused.
 
+* lookaheads ``(?=X)`` / ``(?!X)`` are exact: under whole-string matching a lookahead constrains
+  the rest of the string, so it lowers to ``And(rest, X·Σ*)`` / ``And(rest, Not(X·Σ*))`` where
+  ``rest`` is everything after it to the end of the pattern (a branch of ``X`` ending in ``$``
+  drops the ``Σ*``). The rest is threaded through enclosing groups and alternations (an
+  alternation distributes it over its branches), so lookaheads anywhere outside a repeat work.
+
 Refused with :class:`~structgen.errors.UnsupportedRegex` (construct and position named):
-backreferences, lookahead/lookbehind, conditionals, atomic groups, possessive quantifiers, word
-boundaries and inner anchors. Malformed patterns raise :class:`~structgen.errors.InvalidRegex` with
+backreferences, lookbehind, lookaheads inside a repeat, conditionals, atomic groups, possessive
+quantifiers, word boundaries and inner anchors. Malformed patterns raise :class:`~structgen.errors.InvalidRegex` with
 Python's error position. Surrogate code points are never matched (they have no UTF-8 encoding).
 """
 
@@ -28,7 +34,7 @@ from typing import Any
 
 from structgen.automaton.utf8 import UNIVERSE, Ranges, complement, intersect, normalize, subtract, union
 from structgen.errors import InvalidRegex, LimitExceeded, UnsupportedRegex
-from structgen.frontends.regex_ast import EMPTY, Alt, CharSet, Concat, Node, Repeat
+from structgen.frontends.regex_ast import EMPTY, Alt, And, CharSet, Concat, Node, Not, Repeat
 from structgen.limits import DEFAULT_LIMITS, Limits
 
 try:  # Python >= 3.11
@@ -234,6 +240,8 @@ def _construct_positions(pattern: str, verbose: bool) -> dict[str, list[int]]:
 
 
 # ---- lowering ---------------------------------------------------------------------------------
+_ANY_TEXT: Node = Repeat(CharSet(UNIVERSE), 0, None)
+_NODE_TYPES = (CharSet, Concat, Alt, Repeat, And, Not)
 
 _ANCHOR_NAMES = {
     C.AT_BEGINNING: "^",
@@ -251,6 +259,38 @@ class _Lowerer:
         self.limits = limits
         self.positions = _construct_positions(pattern, bool(flags & re.VERBOSE))
         self.seen = {k: 0 for k in self.positions}
+        self.item_pos: dict[int, int] = {}  # id(anchor or lookaround item) -> source offset
+
+    def locate(self, tree: Any) -> None:
+        """Map anchor and lookaround items to their offsets (tree order is source order)."""
+        counts = {"anchor": 0, "assert": 0}
+
+        def walk(items: Any) -> None:
+            for item in items:
+                op, av = item
+                kind = "anchor" if op is C.AT else "assert" if op in (C.ASSERT, C.ASSERT_NOT) else None
+                if kind is not None:
+                    lst = self.positions[kind]
+                    if counts[kind] < len(lst):
+                        self.item_pos[id(item)] = lst[counts[kind]]
+                    counts[kind] += 1
+                if op is C.SUBPATTERN:
+                    walk(av[-1])
+                elif op is C.BRANCH:
+                    for b in av[1]:
+                        walk(b)
+                elif op in (C.MAX_REPEAT, C.MIN_REPEAT, C.ASSERT, C.ASSERT_NOT):
+                    walk(av[-1])
+                elif op is C.GROUPREF_EXISTS:
+                    walk(av[1])
+                    if av[2] is not None:
+                        walk(av[2])
+                elif getattr(C, "POSSESSIVE_REPEAT", None) is not None and op is C.POSSESSIVE_REPEAT:
+                    walk(av[-1])
+                elif getattr(C, "ATOMIC_GROUP", None) is not None and op is C.ATOMIC_GROUP:
+                    walk(av)
+
+        walk(tree)
 
     def _pos(self, kind: str) -> int | None:
         k = self.seen[kind]
@@ -327,7 +367,7 @@ class _Lowerer:
             return Repeat(body, lo, None if unbounded else hi)
         if op is C.AT:
             name = _ANCHOR_NAMES.get(av, str(av))
-            pos = self._pos("anchor")
+            pos = self.item_pos.get(id(item))
             if av in (C.AT_BEGINNING, C.AT_BEGINNING_STRING) and at_start:
                 return EMPTY
             if av in (C.AT_END, C.AT_END_STRING) and at_end:
@@ -343,7 +383,7 @@ class _Lowerer:
                 if op is C.ASSERT
                 else ("negative lookahead" if direction == 1 else "negative lookbehind")
             )
-            raise self._refuse(kind, "assert")
+            raise UnsupportedRegex(kind, self.pattern, self.item_pos.get(id(item)))
         if op is C.GROUPREF:
             raise self._refuse("backreference", "groupref")
         if op is C.GROUPREF_EXISTS:
@@ -353,6 +393,98 @@ class _Lowerer:
         if getattr(C, "POSSESSIVE_REPEAT", None) is not None and op is C.POSSESSIVE_REPEAT:
             raise self._refuse("possessive quantifier", "possessive")
         raise UnsupportedRegex(f"regex construct {op}", self.pattern, None)
+
+    # ---- lookaheads: lowered together with the rest of the pattern ------------------------------
+    @staticmethod
+    def has_assert(items: Any) -> bool:
+        for op, av in items:
+            if op in (C.ASSERT, C.ASSERT_NOT):
+                return True
+            if op is C.SUBPATTERN or op in (C.MAX_REPEAT, C.MIN_REPEAT):
+                if _Lowerer.has_assert(av[-1]):
+                    return True
+            elif op is C.BRANCH and any(_Lowerer.has_assert(b) for b in av[1]):
+                return True
+        return False
+
+    def seq_rest(self, entries: list[tuple[Any, int] | Node], at_start: bool) -> Node:
+        """The pattern from ``entries`` to its very end. An entry is an ``re`` item with its flags,
+        or an already lowered node (the ``Σ*`` tail of a lookahead body)."""
+        zw = [not isinstance(e, _NODE_TYPES) and self._zero_width(e[0]) for e in entries]
+        out: list[Node] = []
+        for j, e in enumerate(entries):
+            if isinstance(e, _NODE_TYPES):
+                out.append(e)
+                continue
+            item, flags = e
+            first = at_start and all(zw[:j])
+            rest = entries[j + 1 :]
+            if not self.has_assert([item]):
+                node = self.item(item, flags, first, all(zw[j + 1 :]))
+                if node is not EMPTY:
+                    out.append(node)
+                continue
+            op, av = item
+            if op is C.SUBPATTERN:
+                _group, add_flags, del_flags, sub = av
+                inner = (flags | add_flags) & ~del_flags
+                out.append(self.seq_rest([(x, inner) for x in sub] + rest, first))
+            elif op is C.BRANCH:
+                out.append(Alt(tuple(self.seq_rest([(x, flags) for x in b] + rest, first) for b in av[1])))
+            elif op in (C.MAX_REPEAT, C.MIN_REPEAT) and av[1] == 1:
+                body = self.seq_rest([(x, flags) for x in av[2]] + rest, first)
+                out.append(body if av[0] == 1 else Alt((body, self.seq_rest(rest, first))))
+            elif op in (C.ASSERT, C.ASSERT_NOT):
+                direction, sub = av
+                negative = op is C.ASSERT_NOT
+                if direction != 1:
+                    kind = "negative lookbehind" if negative else "lookbehind"
+                    raise UnsupportedRegex(kind, self.pattern, self.item_pos.get(id(item)))
+                look = self.lookahead_language(sub, flags, first)
+                after = self.seq_rest(rest, first)
+                out.append(And((after, Not(look) if negative else look)))
+            else:  # a repeat that may run more than once
+                raise UnsupportedRegex("lookahead inside a repeat", self.pattern, self._first_assert_pos([item]))
+            break  # the recursive call lowered everything after this entry
+        if len(out) == 1:
+            return out[0]
+        return Concat(tuple(out))
+
+    def _first_assert_pos(self, items: Any) -> int | None:
+        for item in items:
+            op, av = item
+            if op in (C.ASSERT, C.ASSERT_NOT):
+                return self.item_pos.get(id(item))
+            subs = [av[-1]] if op is C.SUBPATTERN or op in (C.MAX_REPEAT, C.MIN_REPEAT) else []
+            subs += list(av[1]) if op is C.BRANCH else []
+            for sub in subs:
+                if self.has_assert(sub):
+                    return self._first_assert_pos(sub)
+        return None
+
+    @staticmethod
+    def _ends_anchored(items: Any) -> bool:
+        if not items:
+            return False
+        op, av = items[-1]
+        if op is C.AT:
+            return av in (C.AT_END, C.AT_END_STRING)
+        if op is C.SUBPATTERN:
+            return _Lowerer._ends_anchored(list(av[-1]))
+        return False
+
+    def lookahead_language(self, sub: Any, flags: int, at_start: bool) -> Node:
+        """What the rest of the string must look like for ``(?=sub)``: ``sub·Σ*``, per top-level
+        branch, or ``sub`` alone for a branch that ends with ``$``."""
+        sub = list(sub)
+        branches = [list(b) for b in sub[0][1][1]] if len(sub) == 1 and sub[0][0] is C.BRANCH else [sub]
+        alts: list[Node] = []
+        for b in branches:
+            entries: list[tuple[Any, int] | Node] = [(x, flags) for x in b]
+            if not self._ends_anchored(b):
+                entries.append(_ANY_TEXT)
+            alts.append(self.seq_rest(entries, at_start))
+        return alts[0] if len(alts) == 1 else Alt(tuple(alts))
 
     def char_class(self, items: Any, flags: int) -> Ranges:
         ascii_only = bool(flags & re.ASCII)
@@ -394,7 +526,10 @@ def parse_regex(pattern: str, flags: str | int = "", limits: Limits | None = Non
         raise InvalidRegex(str(e) or type(e).__name__, pattern, None) from None
     all_flags = tree.state.flags | fl
     lowerer = _Lowerer(pattern, all_flags, limits)
+    lowerer.locate(tree)
     try:
+        if lowerer.positions["assert"]:
+            return lowerer.seq_rest([(x, all_flags) for x in tree], True)
         return lowerer.seq(tree, all_flags, True, True)
     except RecursionError:
         raise LimitExceeded("max_nfa_states", -1, limits.max_nfa_states, "nesting too deep") from None

@@ -17,10 +17,13 @@ Semantics (those of Lark's contextual lexer, with longest match):
 
 Masks (see :mod:`structgen.runtime.grammar_masks`): for a thread ``(E, q)`` the vocabulary splits,
 depending only on ``(q, A(E))``, into tokens that stay inside the lexeme (a precomputed word set),
-dead tokens, and tokens crossing a lexeme boundary, grouped by the boundary's terminal set. Crossing
-tokens are resolved by advancing ``E`` by those terminals (memoized on the chart) and classifying
-their remainders the same way under the new ``A``, recursively; every classification is cached in
-the engine keyed by (lexer state or remainder set, ``A``), so it is computed once per engine. Final
+dead tokens, and tokens crossing a lexeme boundary, grouped by the boundary's terminal set. One
+depth-first walk of the vocabulary trie classifies them (:mod:`structgen.runtime.trie_walk`: dead
+subtrees skipped, string bodies skipped whole through the slice closure, numba-compiled when
+available); crossing tokens come out as trie subtrees, resolved by advancing ``E`` by those
+terminals (memoized on the chart) and walking the subtrees from "no open lexeme" under the new
+``A``, recursively; every classification is cached in the engine keyed by (lexer state or subtree
+set, ``A``), so it is computed once per engine. Final
 masks are cached per state (LRU, ``Limits.max_cached_states``): the parser state does not change
 while a long lexeme such as a string is being read, so consecutive tokens inside it hit the cache.
 """
@@ -37,7 +40,8 @@ from structgen.automaton.dfa import LexerDFA
 from structgen.automaton.earley import EarleySet, EarleyTables
 from structgen.limits import Limits
 from structgen.runtime.bitmask import bitmask_width
-from structgen.runtime.grammar_masks import Crossing, Level, _group, token_set, walk_all, walk_suffixes
+from structgen.runtime.grammar_masks import Crossing, Level, TokenSet, group_crossings, token_set, union
+from structgen.runtime.trie_walk import LexerTables, WalkTrie, terminal_words, vocab_trie, walk
 from structgen.vocab.vocabulary import Vocabulary
 
 Thread = tuple[EarleySet, int]
@@ -84,11 +88,13 @@ class GrammarEngine:
             self._accept_u = np.array(self.accepts, dtype=np.uint64)
         self._bool_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.width = bitmask_width(vocab.size)
-        self._arrays = vocab.arrays()
-        self._buf: np.ndarray | None = None
+        self._trie: WalkTrie | None = None
+        self._lex = LexerTables.build(trans, self.alive, self.accepts, n_terms)  # slice closures: a few ms
+        self._a_words: dict[int, np.ndarray] = {}
         self._levels0: dict[tuple[int, int], Level] = {}
         self._levels: dict[tuple[int, int], Level] = {}
         self._nodes: list[Crossing] = []
+        self._node_index: dict[bytes, int] = {}
         self._masks: OrderedDict[Any, np.ndarray] = OrderedDict()
         self._lock = threading.RLock()
         self._initial: GrammarState = ((EarleySet.initial(tables), self.nolex),)
@@ -234,55 +240,66 @@ class GrammarEngine:
         return bytes(out)
 
     # ---- masks -------------------------------------------------------------------------------
-    def _token_buf(self) -> np.ndarray:
-        if self._buf is None:
-            arr = self._arrays
-            n = len(arr.ids)
-            max_len = len(arr.columns)
-            buf = np.zeros((n, max(max_len, 1)), dtype=np.uint8)  # (N, max_len) uint8
-            for j, col in enumerate(arr.columns):
-                buf[: len(col), j] = col
-            self._buf = buf
-        return self._buf
+    def _vocab_trie(self) -> WalkTrie:
+        if self._trie is None:
+            trie = self._trie = vocab_trie(self.vocab)
+            for nodes in trie.cache["slice_roots"]:  # the string-body subtrees: built once per vocabulary
+                self._subtree_set(trie, nodes)
+        return self._trie
 
-    def _make_level(
-        self, inside_k: np.ndarray, bk: np.ndarray, bp: np.ndarray, bs: np.ndarray, a_bits: int, q0: int | None = None
-    ) -> Level:
-        ids = self._arrays.ids
-        inside = token_set(ids[inside_k], self.vocab.size)
-        first = None
-        if q0 is not None and bk.size:
-            at0 = bp == 0
-            if at0.any():  # every such token has boundary state q0
-                first = (self.accepts[q0] & a_bits, token_set(ids[bk[at0]], self.vocab.size))
-                keep = ~at0
-                bk, bp, bs = bk[keep], bp[keep], bs[keep]
+    def _walk(self, trie: WalkTrie, roots: np.ndarray, q0: int, a_bits: int) -> tuple[TokenSet, np.ndarray, np.ndarray]:
+        """(inside tokens, crossing nodes, boundary states) of the subtrees of ``roots`` from ``q0``."""
+        a = self._a_words.get(a_bits)
+        if a is None:
+            a = self._a_words[a_bits] = terminal_words([a_bits], self._lex.words)[0]
+        ids, whole, cn, cs = walk(trie, roots, q0, self._lex, a)
+        inside = token_set(ids, self.vocab.size)
+        if whole.size:
+            inside = union(self._subtree_set(trie, whole), inside, self.width)
+        return inside, cn, cs
+
+    def _groups(self, nodes: np.ndarray, states: np.ndarray, a_bits: int) -> tuple[tuple[int, int], ...]:
         groups = []
-        for ts, crossing in _group(bk, bp, bs, self.accepts, a_bits):
-            self._nodes.append(crossing)
-            groups.append((ts, len(self._nodes) - 1))
-        return Level(inside, tuple(groups), first)
+        for ts, members in group_crossings(nodes, states, self.accepts, a_bits):
+            key = members.tobytes()
+            idx = self._node_index.get(key)
+            if idx is None:
+                idx = self._node_index[key] = len(self._nodes)
+                self._nodes.append(Crossing(members))
+            groups.append((ts, idx))
+        return tuple(groups)
 
     def _level0(self, q: int, a_bits: int) -> Level:
         key = (q, a_bits)
         lv = self._levels0.get(key)
         if lv is None:
-            alive_a, accept_a = self._bools(a_bits)
-            ins, bk, bp, bs = walk_all(self._arrays.columns, self.trans, q, alive_a, accept_a)
-            lv = self._make_level(ins, bk, bp, bs, a_bits, q0=q)
+            trie = self._vocab_trie()
+            inside, cn, cs = self._walk(trie, trie.roots, q, a_bits)
+            first = None
+            if cn.size:
+                at0 = trie.depth[cn] == 0
+                if at0.any():  # the boundary state of every such token is q itself
+                    first = (self.accepts[q] & a_bits, self._subtree_set(trie, cn[at0]))
+                    keep = ~at0
+                    cn, cs = cn[keep], cs[keep]
+            lv = Level(inside, self._groups(cn, cs, a_bits), first)
             self._levels0[key] = lv
         return lv
+
+    def _subtree_set(self, trie: WalkTrie, nodes: np.ndarray) -> TokenSet:
+        """The tokens of the subtrees of ``nodes``, memoized on the (per-vocabulary) trie."""
+        key = ("set", nodes.tobytes())
+        got = trie.cache.get(key)
+        if got is None:
+            got = trie.cache[key] = token_set(trie.subtree_ids(nodes), self.vocab.size)
+        return got  # type: ignore[no-any-return]
 
     def _level(self, node: int, a_bits: int) -> Level:
         key = (node, a_bits)
         lv = self._levels.get(key)
         if lv is None:
-            alive_a, accept_a = self._bools(a_bits)
-            c = self._nodes[node]
-            ins, bk, bp, bs = walk_suffixes(
-                self._token_buf(), self._arrays.lengths, c.k, c.pos, self.trans, self.nolex, alive_a, accept_a
-            )
-            lv = self._make_level(ins, bk, bp, bs, a_bits)
+            ins, cn, cs = self._walk(self._vocab_trie(), self._nodes[node].nodes, self.nolex, a_bits)
+            lv = Level(ins, self._groups(cn, cs, a_bits))
             self._levels[key] = lv
         return lv
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ SPLITS = ("Glaiveai2K", "Github_trivial", "Github_easy", "Github_medium", "JsonS
 DRAFTS = ("draft2020-12", "draft7")
 # default tier: the whole Test Suite (top-level files) and the first N schemas of each dev split
 BENCH_DEFAULT_N = 15
-MAX_INSTANCE_STEPS = 4000
+MAX_INSTANCE_STEPS = 20_000
 # format.json checks that 'format' is only an annotation by default; structgen asserts the formats
 # it knows (documented in docs/json-schema.md), as JSONSchemaBench's harness also leaves these out.
 SKIPPED_FILES = {"format.json"}
@@ -96,8 +97,13 @@ class _Budget(Exception):
     pass
 
 
-def feed_value(m: Any, value: Any, style: Any, depth: int, steps: list[int]) -> tuple[Any, str] | None:
-    """Feed ``value`` to (a fork of) ``m``; returns (matcher after it, text fed) or None if rejected."""
+def feed_value(m: Any, value: Any, style: Any, depth: int, steps: list[int]) -> Iterator[tuple[Any, str]]:
+    """Every way (a fork of) ``m`` reads ``value``: (matcher after it, text fed), one per distinct state.
+
+    Objects are tried in every key order the matcher takes (schema order first), and the caller
+    backtracks into these alternatives when a later part of the instance fails, so an early key
+    order that a nested value happens to allow never hides the one the rest of the grammar needs.
+    """
     from structgen.frontends.json_schema.formatting import dumps
 
     steps[0] += 1
@@ -105,87 +111,97 @@ def feed_value(m: Any, value: Any, style: Any, depth: int, steps: list[int]) -> 
         raise _Budget()
 
     def punct(what: str) -> str:
-        if style.name == "flexible":
-            return {",": ", ", ":": ": "}.get(what, what)
-        return style.punct(what, depth)[0]
+        return _punct(style, what, depth)
 
     if isinstance(value, dict) and value:
         m = m.fork()
         opener = punct("{")
         if not m.accept_text(opener):
-            return None
+            return
         keys = sorted(value, key=lambda k: (RANK.get(k, len(RANK)), list(value).index(k)))
-        res = _feed_members(m, value, keys, True, style, depth, steps)
-        if res is None:
-            return None
-        m2, text = res
-        return m2, opener + text
+        for m2, text in _feed_members(m, value, keys, True, style, depth, steps):
+            yield m2, opener + text
+        return
     if isinstance(value, list) and value:
         m = m.fork()
         text = punct("[")
         if not m.accept_text(text):
-            return None
-        for i, x in enumerate(value):
-            if i:
-                sep = punct(",")
-                if not m.accept_text(sep):
-                    return None
-                text += sep
-            res = feed_value(m, x, style, depth + 1, steps)
-            if res is None:
-                return None
-            m, t = res
-            text += t
-        close = punct("]")
-        if not m.accept_text(close):
-            return None
-        return m, text + close
+            return
+        yield from _feed_items(m, value, 0, text, style, depth, steps)
+        return
     text = dumps(value, style if style.name != "flexible" else "default", depth)
     m = m.fork()
-    if not m.accept_text(text):
-        return None
-    return m, text
+    if m.accept_text(text):
+        yield m, text
+
+
+def _punct(style: Any, what: str, depth: int) -> str:
+    if style.name == "flexible":
+        return {",": ", ", ":": ": "}.get(what, what)
+    return str(style.punct(what, depth)[0])
+
+
+def _distinct(results: Iterator[tuple[Any, str]]) -> Iterator[tuple[Any, str]]:
+    seen: set[Any] = set()
+    for m, text in results:
+        if m.state not in seen:
+            seen.add(m.state)
+            yield m, text
+
+
+def _feed_items(
+    m: Any, items: list, i: int, text: str, style: Any, depth: int, steps: list[int]
+) -> Iterator[tuple[Any, str]]:
+    if i == len(items):
+        close = _punct(style, "]", depth)
+        m2 = m.fork()
+        if m2.accept_text(close):
+            yield m2, text + close
+        return
+    sep = ""
+    if i:
+        sep = _punct(style, ",", depth)
+        m = m.fork()
+        if not m.accept_text(sep):
+            return
+    for m2, t in _distinct(feed_value(m, items[i], style, depth + 1, steps)):
+        yield from _feed_items(m2, items, i + 1, text + sep + t, style, depth, steps)
 
 
 def _feed_members(
     m: Any, obj: dict, remaining: list[str], first: bool, style: Any, depth: int, steps: list[int]
-) -> tuple[Any, str] | None:
-    def punct(what: str) -> str:
-        if style.name == "flexible":
-            return {",": ", ", ":": ": "}.get(what, what)
-        return style.punct(what, depth)[0]
-
+) -> Iterator[tuple[Any, str]]:
     memo_key = (id(obj), m.state, tuple(remaining), first)
     if memo_key in FAILED:
-        return None
-    res = _feed_members_uncached(m, obj, remaining, first, style, depth, steps, punct)
-    if res is None:
+        return
+    found = False
+    for res in _feed_members_uncached(m, obj, remaining, first, style, depth, steps):
+        found = True
+        yield res
+    if not found:
         FAILED.add(memo_key)
-    return res
 
 
 def _feed_members_uncached(
-    m: Any, obj: dict, remaining: list[str], first: bool, style: Any, depth: int, steps: list[int], punct: Any
-) -> tuple[Any, str] | None:
+    m: Any, obj: dict, remaining: list[str], first: bool, style: Any, depth: int, steps: list[int]
+) -> Iterator[tuple[Any, str]]:
     if not remaining:
-        close = punct("}")
+        close = _punct(style, "}", depth)
         m2 = m.fork()
-        return (m2, close) if m2.accept_text(close) else None
+        if m2.accept_text(close):
+            yield m2, close
+        return
     for k in remaining:
         m2 = m.fork()
-        head = ("" if first else punct(",")) + json.dumps(k, ensure_ascii=False) + punct(":")
+        head = (
+            ("" if first else _punct(style, ",", depth)) + json.dumps(k, ensure_ascii=False) + _punct(style, ":", depth)
+        )
         if not m2.accept_text(head):
             continue
-        res = feed_value(m2, obj[k], style, depth + 1, steps)
-        if res is None:
-            continue
-        m3, vtext = res
-        rest = _feed_members(m3, obj, [r for r in remaining if r != k], False, style, depth, steps)
-        if rest is None:
-            continue
-        m4, rtext = rest
-        return m4, head + vtext + rtext
-    return None
+        rest = [r for r in remaining if r != k]
+        for m3, vtext in _distinct(feed_value(m2, obj[k], style, depth + 1, steps)):
+            for m4, rtext in _feed_members(m3, obj, rest, False, style, depth, steps):
+                yield m4, head + vtext + rtext
 
 
 RANK: dict[str, int] = {}
@@ -219,15 +235,12 @@ def check_instance(compiled: Any, value: Any, style: Any, schema: Any = None) ->
     FAILED.clear()
     steps = [0]
     try:
-        res = feed_value(compiled.matcher(), value, style, 0, steps)
-    except _Budget:
-        return False, None
-    except RecursionError:
-        return False, None
-    if res is None:
-        return False, None
-    m, text = res
-    return bool(m.is_accepting()), text
+        for m, text in feed_value(compiled.matcher(), value, style, 0, steps):
+            if m.is_accepting():
+                return True, text
+    except (_Budget, RecursionError):
+        pass
+    return False, None
 
 
 def check_tokens(compiled: Any, tokenizer: Any, text: str) -> bool:

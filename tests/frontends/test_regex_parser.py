@@ -33,8 +33,8 @@ def test_invalid_syntax_has_python_position(pattern: str, position: int) -> None
     [
         (r"(a)\1", "backreference", 3),
         (r"(?P<x>a)(?P=x)", "backreference", 8),
-        (r"a(?=b)", "lookahead", 1),
-        (r"a(?!b)", "negative lookahead", 1),
+        (r"(?:a(?=b))*", "lookahead inside a repeat", 4),
+        (r"a(?<=a)b", "lookbehind", 1),
         (r"(?<=a)b", "lookbehind", 0),
         (r"(?<!a)b", "negative lookbehind", 0),
         (r"(a)?(?(1)b|c)", "conditional", 4),

@@ -178,8 +178,10 @@ def test_bitmask_fill_numpy_and_layout() -> None:
 
 def test_compile_errors() -> None:
     v = tiny(b"a")
-    with pytest.raises(UnsupportedRegex, match="lookahead"):
-        sg_compile(v, regex=r"a(?=b)")
+    with pytest.raises(UnsupportedRegex, match="lookbehind"):
+        sg_compile(v, regex=r"(?<=a)b")
+    with pytest.raises(InvalidRegex, match="matches no string"):
+        sg_compile(v, regex=r"a(?=b)")  # whole-output match: the lookahead contradicts the end
     with pytest.raises(InvalidRegex, match="position 1"):
         sg_compile(v, regex=r"a(")
     with pytest.raises(LimitExceeded, match="max_dfa_states"):
@@ -193,6 +195,7 @@ def test_choices_go_through_regex() -> None:
     assert m.accept_token(0) and allowed(m) == {b"."}
 
 
-def test_empty_language_is_finished() -> None:
-    m = sg_compile(tiny(b"a"), regex=r"[^\s\S]").matcher()
-    assert m.is_finished() and not m.is_accepting() and allowed(m) == set()
+def test_empty_language_is_refused() -> None:
+    # a constraint nothing satisfies is an input error, not a matcher that can never finish
+    with pytest.raises(InvalidRegex, match="matches no string"):
+        sg_compile(tiny(b"a"), regex=r"[^\s\S]")

@@ -265,7 +265,8 @@ def test_drawn_strings_accepted_under_any_tokenization(name: str, pattern: str) 
         tokenizations = [random_split(data, index, rnd) for _ in range(2)]
         if own_bytes == data:
             tokenizations.append(own)
-        else:  # SentencePiece's dummy-prefix space: the tokenizer's own encoding is not the text
+        elif "\u2581" not in text:  # (SentencePiece reads U+2581 as its own space marker: no round trip)
+            # SentencePiece's dummy-prefix space: the tokenizer's own encoding is not the text
             assert own_bytes in (b" " + data, data.replace(b" ", b" ")), (text, own_bytes)
         for ids in tokenizations:
             m = compiled.matcher()

@@ -12,8 +12,10 @@ class ExplainReport:
 
     Attributes:
         entries: dicts ``{"pointer", "keyword", "how"}``; ``how`` is one of "grammar ...",
-            "regex ...", "literal ...", "union ...", "annotation (ignored)", "refused: ..."
-            (``compile`` raises UnsupportedSchema) or "dropped (lenient): ..." (``lenient=True``).
+            "regex ...", "literal ...", "union ...", "enforced by a check on completed values ..."
+            (``uniqueItems`` and ``oneOf`` the grammar cannot express: the token completing an
+            invalid value is rejected), "annotation (ignored)", "refused: ..." (``compile`` raises
+            UnsupportedSchema) or "dropped (lenient): ..." (``lenient=True``).
         refused: the entries ``compile`` would refuse (empty: the schema compiles as is).
         error: a schema-level error other than a refusal (invalid, unsatisfiable, limit), or None.
         grammar_rules: size of the lowered grammar (0 when ``error``).
@@ -27,6 +29,11 @@ class ExplainReport:
     @property
     def compiles(self) -> bool:
         return self.error is None and not self.refused
+
+    @property
+    def checked(self) -> list[dict[str, str]]:
+        """The entries enforced by a check on completed values instead of by the grammar."""
+        return [e for e in self.entries if e["how"].startswith("enforced by a check on completed values")]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,7 +56,8 @@ class ExplainReport:
                 f"{len(self.refused)} keyword(s) refused: compile raises UnsupportedSchema (lenient=True drops them)"
             )
         else:
-            lines.append(f"compiles: every keyword enforced ({self.grammar_rules} grammar rules)")
+            checked = f", {len(self.checked)} by a check on completed values" if self.checked else ""
+            lines.append(f"compiles: every keyword enforced ({self.grammar_rules} grammar rules{checked})")
         return "\n".join(lines)
 
 
@@ -72,8 +80,15 @@ def explain(schema: Any, **options: Any) -> ExplainReport:
     except CompileError as err:
         report.error = f"{type(err).__name__}: {err}"
         return report
+    when: dict[tuple[str, str], str] = {}
+    if low.checks is not None:
+        from structgen.frontends.json_schema.check_plan import CheckPlan
+
+        when = {(c["pointer"], c["keyword"]): c["checked"] for c in CheckPlan(low.checks).describe()}
     for item in low.report:
         entry: dict[str, str] = dict(item)
+        if (entry["pointer"], entry["keyword"]) in when:
+            entry["how"] += f"; checked {when[(entry['pointer'], entry['keyword'])]}"
         if not lenient and entry["how"].startswith("dropped (lenient): "):
             entry["how"] = "refused: " + entry["how"][len("dropped (lenient): ") :]
             report.refused.append(entry)

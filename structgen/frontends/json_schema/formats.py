@@ -51,7 +51,19 @@ _EMAIL = _ATEXT + "+(?:\\." + _ATEXT + "+)*@" + _HOSTNAME
 _URI_CHARS = "[A-Za-z0-9\\-._~:/?#\\[\\]@!$&'()*+,;=]"
 _PCT = "%[0-9a-fA-F]{2}"
 _URI = "[A-Za-z][A-Za-z0-9+.\\-]*:(?:" + _URI_CHARS + "|" + _PCT + ")*"
-_URI_REF = "(?:" + _URI_CHARS + "|" + _PCT + ")*"
+# RFC 3986 URI-reference = URI / relative-ref; a relative reference's first segment has no ':'
+# (path-noscheme), so '://' or ':a' are not references
+_URI_REF = (
+    "(?:"
+    + _URI
+    + "|(?:[A-Za-z0-9\\-._~@!$&'()*+,;=\\[\\]]|"
+    + _PCT
+    + ")*(?:[/?#](?:"
+    + _URI_CHARS
+    + "|"
+    + _PCT
+    + ")*)?)"
+)
 _UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _JSON_POINTER = '(?:/(?:[^/~"\\\\\\x00-\\x1f]|~[01])*)*'
 
@@ -88,8 +100,23 @@ FORMAT_LENGTHS: dict[str, tuple[int, int | None]] = {
 _COMPILED = {name: re.compile(rx) for name, rx in FORMATS.items()}
 
 
+def _is_regex(value: str) -> bool:
+    """ECMA-262 regex syntax, approximated as jsonschema's own check does (Python ``re`` compiles it)."""
+    try:
+        re.compile(value)
+    except (re.error, RecursionError, OverflowError):
+        return False
+    return True
+
+
+# Formats no regular language expresses: enforced by a check on the completed string instead.
+CHECKED_FORMATS = {"regex": _is_regex}
+
+
 def check_format(name: str, value: object) -> bool:
     """Whether a decoded string satisfies an enforced format (non-strings and unknown formats pass)."""
+    if name in CHECKED_FORMATS:
+        return not isinstance(value, str) or CHECKED_FORMATS[name](value)
     rx = _COMPILED.get(name)
     if rx is None or not isinstance(value, str):
         return True

@@ -9,7 +9,8 @@ How a schema is lowered:
    conjunction becomes a union of conjunctions, one per case. ``oneOf`` is accepted when its
    branches are proven disjoint (types, finite value sets checked against the other branches,
    discriminator constants, closed objects), else rewritten as ``B_i and not B_j`` when every
-   ``not`` is expressible, else refused. if/then/else becomes ``(if and then) or (not if and else)``.
+   ``not`` is expressible, else relaxed to the union and checked on completed values (5.).
+   if/then/else becomes ``(if and then) or (not if and else)``.
 3. A conjunction without applicators is lowered per JSON type: one grammar alternative per
    allowed type; strings and numbers become single terminals (regexes over JSON text), objects
    and arrays become rules (properties in schema order, counters for min/max, states for
@@ -17,6 +18,9 @@ How a schema is lowered:
    candidate against all fragments with ``jsonschema``, which is exact for every keyword.
 4. Rules are shared through a memo keyed by the conjunction, so ``$ref`` recursion becomes
    grammar recursion.
+5. ``uniqueItems`` beyond small finite item sets and non-disjoint ``oneOf`` are *relaxed*: the
+   grammar drops them and ``Lowered.checks`` lists the fragments, which the compiled engine
+   validates as values complete (:mod:`structgen.frontends.json_schema.check_plan`).
 
 Refusals raise ``UnsupportedSchema`` naming keyword and pointer; with ``lenient=True`` the keyword
 is dropped (the constraint gets looser, never stricter) and listed in ``Lowered.dropped``.
@@ -26,7 +30,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -34,11 +37,13 @@ from typing import Any
 
 from structgen.errors import InvalidSchema, LimitExceeded, UnsatisfiableSchema, UnsupportedSchema
 from structgen.frontends.json_schema import regexes as rx
-from structgen.frontends.json_schema.formats import FORMAT_LENGTHS, FORMATS, check_format
+from structgen.frontends.json_schema.check_plan import CheckSource, Relaxed
+from structgen.frontends.json_schema.formats import CHECKED_FORMATS, FORMAT_LENGTHS, FORMATS, check_format
 from structgen.frontends.json_schema.formatting import Style, dumps
 from structgen.ir.grammar import Grammar, Rule, Sym, Terminal
 from structgen.limits import DEFAULT_LIMITS, Limits
 
+MAX_KEY_PATTERNS = 8  # patternProperties patterns per object: 2^k key regions are enumerated
 ALL_TYPES = frozenset({"null", "boolean", "object", "array", "number", "integer", "string"})
 ANNOTATIONS = frozenset(
     {
@@ -116,6 +121,7 @@ KNOWN = frozenset(
         "maxProperties",
         "$$exclude",
         "$$not_integer",
+        "$$not_string",
         "$$anyOf",
     }
 )
@@ -159,6 +165,7 @@ class Lowered:
     draft: str
     num_rules: int = 0
     num_terminals: int = 0
+    checks: CheckSource | None = None  # keywords relaxed in the grammar, enforced on completed values
 
 
 class _Refused(Exception):
@@ -203,6 +210,7 @@ class Lowerer:
         self.t0 = time.perf_counter()
         self._any_memo: dict[int, str] = {}
         self._validators: dict[tuple, Any] = {}
+        self.relaxed: dict[int, Relaxed] = {}  # id(schema) -> fragment checked on completed values
 
         if not isinstance(schema, (dict, bool)):
             raise InvalidSchema(f"a schema must be an object or a boolean, got {type(schema).__name__}", "#")
@@ -246,7 +254,13 @@ class Lowerer:
             )
             registry = registry.with_resource(r_uri, r_spec.create_resource(r_schema))
         registry = registry.with_resource(base, self.spec.create_resource(schema))
-        self.registry = registry.crawl()
+        try:
+            self.registry = registry.crawl()
+        except (TypeError, AttributeError):
+            # referencing reads subschemas by their own $schema: a draft-4 subschema embedded in a
+            # newer document breaks its crawl on boolean subschemas. Uncrawled, $ref still resolves
+            # by JSON pointer; an $id-only target then fails as a named InvalidSchema.
+            self.registry = registry
         self.root_resolver = self.registry.resolver(base_uri=base)
         self.schema = schema
         self._format_checker = self._make_format_checker()
@@ -298,7 +312,7 @@ class Lowerer:
 
         checker = jsonschema.FormatChecker(formats=())
         if self.enforce_formats:
-            for name in FORMATS:
+            for name in (*FORMATS, *CHECKED_FORMATS):
                 checker.checks(name)(lambda v, _n=name: check_format(_n, v))
         return checker
 
@@ -315,6 +329,14 @@ class Lowerer:
         if (ptr, keyword) not in self.report or not self.report[(ptr, keyword)]["how"].startswith("dropped"):
             self.dropped.append({"pointer": ptr, "keyword": keyword, "reason": message})
         self.report[(ptr, keyword)] = entry
+
+    def relax(self, f: Frag, keyword: str, why: str) -> None:
+        """Drop ``keyword`` of ``f`` from the grammar; it is enforced by a check on completed values."""
+        old = self.relaxed.get(id(f.schema))
+        kws = frozenset({keyword}) | (old.keywords if old else frozenset())
+        self.relaxed[id(f.schema)] = Relaxed(f.schema, f.resolver, f.pointer, kws)
+        self.keep.append(f.schema)
+        self.note(f.pointer, keyword, f"enforced by a check on completed values ({why})")
 
     def unsat(self, pointer: str, message: str) -> None:
         self.reasons.append((pointer, message))
@@ -409,6 +431,20 @@ class Lowerer:
             draft=self.draft_name,
             num_rules=len(grammar.rules),
             num_terminals=len(terms),
+            checks=self.check_source() if self.relaxed else None,
+        )
+
+    def check_source(self) -> CheckSource:
+        """The relaxed fragments plus what validating against the schema needs."""
+        return CheckSource(
+            relaxed=dict(self.relaxed),
+            schema=self.schema,
+            spec=self.spec,
+            registry=self.registry,
+            root_resolver=self.root_resolver,
+            validator_cls=self.validator_cls,
+            format_checker=self._format_checker,
+            draft=self.draft,
         )
 
     def _prune(self, start: str) -> tuple[dict[str, list[tuple[Sym, ...]]], list[Terminal]]:
@@ -620,9 +656,7 @@ class Lowerer:
                         extra.extend(neg or [])
                 out.append(b + extra)
         except _Refused:
-            self.refuse(
-                "oneOf", f.pointer, "cannot prove the branches disjoint nor negate them (exclusivity unenforceable)"
-            )
+            self.relax(f, "oneOf", "branches not provably disjoint: the grammar takes their union")
             return branches
         self.note(f.pointer, "oneOf", "union of (branch and not other branches)")
         return out
@@ -699,15 +733,6 @@ class Lowerer:
         s = g.schema
         kw = grp[0]
 
-        def others(*ts: str) -> list[str]:
-            keep = set(ALL_TYPES) - set(ts)
-            if "number" in ts:
-                keep.discard("integer")
-            return sorted(keep)
-
-        def either(non_type: list[str], typed: dict[str, Any]) -> list[Frag]:
-            return [self.synth(g, {"$$anyOf": [[self.synth(g, {"type": non_type})], [self.synth(g, typed)]]})]
-
         if kw == "$ref":
             return self._negate(self.resolve(g, s["$ref"], "$ref"), level + 1)
         if kw == "not":
@@ -761,8 +786,9 @@ class Lowerer:
             "exclusiveMaximum": ("minimum", "number"),
         }
         if len(grp) == 1 and kw in bound_neg and not isinstance(s[kw], bool):
+            # the keyword holds for every non-number, so its negation is a number out of bounds
             opp, t = bound_neg[kw]
-            return either(others("number"), {"type": "number", opp: s[kw]})
+            return [self.synth(g, {"type": "number", opp: s[kw]})]
         counts = {
             "minLength": ("maxLength", "string", -1),
             "maxLength": ("minLength", "string", 1),
@@ -774,9 +800,13 @@ class Lowerer:
         if kw in counts:
             opp, t, delta = counts[kw]
             n = int(s[kw]) + delta
-            if n < 0:
-                return [self.synth(g, {"type": others(t)})]
-            return either(others(t), {"type": t, opp: n})
+            if n < 0:  # minX: 0 always holds
+                return [self.synth(g, False)]
+            return [self.synth(g, {"type": t, opp: n})]  # other types satisfy the keyword
+        if kw in ("pattern", "format") and isinstance(s[kw], str):
+            if kw == "format" and not (self.enforce_formats and s[kw] in FORMATS):
+                return None  # an annotation: always true
+            return [self.synth(g, {"type": "string", "$$not_string": [[kw, s[kw]]]})]
         if kw == "uniqueItems" and s[kw] is False:
             return None
         if kw in ("dependentRequired", "dependentSchemas", "dependencies") and not s[kw]:
@@ -867,6 +897,8 @@ class Lowerer:
             if "$$exclude" in s and _json_in(value, s["$$exclude"]):
                 return False
             if s.get("$$not_integer") and _is_number(value) and float(value) == math.floor(float(value)):
+                return False
+            if isinstance(value, str) and any(self._string_in(k, v, value) for k, v in s.get("$$not_string", ())):
                 return False
             s = {k: v for k, v in s.items() if not k.startswith("$$")}
         key = (id(f.schema), getattr(f.resolver, "_base_uri", ""))
@@ -1020,6 +1052,8 @@ class Lowerer:
                 fmt = f.schema["format"]
                 if self.enforce_formats and fmt in FORMATS:
                     cons.append(("format", fmt, f))
+                elif self.enforce_formats and fmt in CHECKED_FORMATS:
+                    self.relax(f, "format", f"format {fmt!r} is not a regular language")
                 else:
                     self.note(f.pointer, "format", f"annotation (format {fmt!r} is not enforced)")
         for kw, ptr in (("minLength", min_ptr), ("maxLength", max_ptr)):
@@ -1035,63 +1069,84 @@ class Lowerer:
         for c in cons:
             if not any(c[0] == u[0] and c[1] == u[1] for u in uniq):
                 uniq.append(c)
-        if excluded:
-            if uniq or min_len or max_len is not None:
-                self.refuse("not", flat[0].pointer, "excluding strings next to pattern/format/length is not supported")
-                excluded = []
-            else:
-                return rx.exclusion_body(excluded)
-        if not uniq:
+        negs = [(kind, val, f) for f in flat if f.has("$$not_string") for kind, val in f.schema["$$not_string"]]
+        if excluded and not (uniq or negs or min_len or max_len is not None):
+            return rx.exclusion_body(excluded)
+        if not uniq and not negs and not excluded:
             return rx.repeat(rx.CHAR, min_len, max_len)
-        if len(uniq) > 1:
-            kw, _, f = uniq[1]
-            self.refuse(
-                kw, f.pointer, f"the intersection of several patterns/formats ({[u[1] for u in uniq]}) is not supported"
+        # pattern/format languages are intersected (and complemented) through lookaheads over the
+        # string text: each lookahead body ends at the closing quote, the only raw '"' there
+        bodies: list[tuple[str, tuple[int, int | None] | None, Any]] = []  # (body, width, simple)
+        for kw, val, f in uniq:
+            got = self._constraint_body(kw, val, f)
+            if got is None:
+                continue
+            bodies.append(got)
+        looks: list[str] = []
+        for kind, val, f in negs:
+            got = self._constraint_body(kind, val, f, negated=True)
+            if got is not None:
+                looks.append("(?!(?:" + got[0] + ')")')
+        if excluded:
+            names = "|".join(rx.json_string_literal_regex(v)[1:-1] for v in dict.fromkeys(excluded))
+            looks.append("(?!(?:" + names + ')")')
+        if not bodies:
+            return "".join(looks) + rx.repeat("(?:" + rx.CANONICAL_CHAR + ")", min_len, max_len)
+        main, width, simple = bodies[0]
+        looks.extend("(?=(?:" + b + ')")' for b, _, _ in bodies[1:])
+        if min_len or max_len is not None:
+            fits = (
+                width is not None
+                and width[0] >= min_len
+                and (max_len is None or (width[1] is not None and width[1] <= max_len))
             )
-            uniq = uniq[:1]
-        kw, val, f = uniq[0]
+            if simple is not None and len(bodies) == 1:
+                ranges, lo, hi = simple
+                lo2 = max(lo, min_len)
+                hi2 = max_len if hi is None else (hi if max_len is None else min(hi, max_len))
+                if hi2 is not None and lo2 > hi2:
+                    self.unsat(flat[0].pointer, f"pattern admits no string with length in [{min_len}, {max_len}]")
+                    return None
+                char = rx.canonical_char_regex(ranges)
+                if char is None:
+                    return None
+                main = rx.repeat("(?:" + char + ")", lo2, hi2)
+            elif not fits:
+                looks.append("(?=" + rx.repeat("(?:" + rx.CANONICAL_CHAR + ")", min_len, max_len) + '")')
+                for kw in ("minLength", "maxLength"):
+                    if any(f.has(kw) for f in flat):
+                        self.note(min_ptr if kw == "minLength" else max_ptr, kw, "regex (intersected with the pattern)")
+        body = "".join(looks) + ("(?:" + main + ")" if looks else main)
+        if looks and rx.language_is_empty('"' + body + '"', self.limits):
+            self.unsat(flat[0].pointer, "no string satisfies the pattern/format/length constraints together")
+            return None
+        return body
+
+    def _string_in(self, kind: str, val: str, value: str) -> bool:
+        """Whether ``value`` matches pattern (ECMA search) or format ``val``: Python ``re`` runs the
+        same translated regex the grammar uses (``re.search`` only for untranslatable patterns)."""
+        if kind == "format":
+            return bool(check_format(val, value))
+        return rx.pattern_matches(val, value)
+
+    def _constraint_body(
+        self, kw: str, val: str, f: Frag, negated: bool = False
+    ) -> tuple[str, tuple[int, int | None] | None, Any] | None:
+        """(body regex, (min, max) length or None, simple class repeat or None) of one pattern or
+        format; None when the pattern is refused (lenient)."""
+        how = "regex (complement, by lookahead)" if negated else "regex (translated to JSON string text)"
         if kw == "pattern":
             try:
                 body = rx.pattern_body_regex(val)
                 width = rx.pattern_length_bounds(val)
                 simple = rx.simple_class_repeat(val)
             except rx.PatternError as e:
-                self.refuse("pattern", f.pointer, f"pattern {val!r} uses {e.construct}")
-                return rx.repeat(rx.CHAR, min_len, max_len)
-            self.note(f.pointer, "pattern", "regex (translated to JSON string text)")
-        else:
-            body = FORMATS[val]
-            width = FORMAT_LENGTHS[val]
-            simple = None
-            self.note(f.pointer, "format", f"regex (format {val!r})")
-        if min_len == 0 and max_len is None:
-            return body
-        if (
-            width is not None
-            and width[0] >= min_len
-            and (max_len is None or (width[1] is not None and width[1] <= max_len))
-        ):
-            return body
-        if simple is not None:
-            ranges, lo, hi = simple
-            lo2 = max(lo, min_len)
-            hi2 = max_len if hi is None else (hi if max_len is None else min(hi, max_len))
-            if hi2 is not None and lo2 > hi2:
-                self.unsat(f.pointer, f"pattern {val!r} admits no string with length in [{min_len}, {max_len}]")
+                self.refuse("pattern" if not negated else "not", f.pointer, f"pattern {val!r} uses {e.construct}")
                 return None
-            char = rx.canonical_char_regex(ranges)
-            if char is None:
-                return None
-            return rx.repeat(
-                char if len(char) <= 1 or char.startswith("[") or char.startswith("(?:") else "(?:" + char + ")",
-                lo2,
-                hi2,
-            )
-        which = "maxLength" if max_len is not None else "minLength"
-        self.refuse(
-            which, max_ptr if which == "maxLength" else min_ptr, f"{which} together with {kw} {val!r} is not supported"
-        )
-        return body
+            self.note(f.pointer, "pattern" if not negated else "not", how)
+            return body, width, simple
+        self.note(f.pointer, "format" if not negated else "not", f"{how} (format {val!r})")
+        return FORMATS[val], FORMAT_LENGTHS[val], None
 
     # ---- numbers ----------------------------------------------------------------------------
     def _number(
@@ -1463,9 +1518,9 @@ class Lowerer:
         if unique and (max_items is None or max_items > 1):
             fin = self._finite_items(rest_conj) if plen == 0 and c_frag is None else None
             if fin is None or len(fin) > 8:
-                self.refuse(
-                    "uniqueItems", flat[0].pointer, "uniqueItems is exact only for small finite item sets (<= 8 values)"
-                )
+                for g in flat:
+                    if g.has("uniqueItems") and g.schema["uniqueItems"] is True:
+                        self.relax(g, "uniqueItems", "items not a finite set of at most 8 values")
             else:
                 self.note(flat[0].pointer, "uniqueItems", "grammar (states over the set of used values)")
                 return self._unique_array(fin, min_items, max_items, depth)
@@ -1671,17 +1726,12 @@ class Lowerer:
             out: list[Frag] = []
             for f, pats, add in closed_sides:
                 props = f.get("properties")
+                matched = False
                 if isinstance(props, dict) and name in props:
                     out.append(self.child(f, props[name], "properties", name))
-                    continue
-                matched = False
+                    matched = True  # patternProperties apply too; additionalProperties does not
                 for p, sub in pats.items():
-                    try:
-                        hit = re.search(p, name) is not None
-                    except re.error:
-                        self.refuse("patternProperties", f.pointer, f"pattern {p!r} is not readable")
-                        hit = False
-                    if hit:
+                    if rx.pattern_matches(p, name):
                         out.append(self.child(f, sub, "patternProperties", p))
                         matched = True
                 if not matched and add is not None:
@@ -1709,67 +1759,95 @@ class Lowerer:
             body = rx.exclusion_body(declared_names) if declared_names else rx.CHAR + "*"
             spec.extras.append((body, conj))
             return self._with_property_names(spec, spec.extras, pn_frags, declared_names, flat)
-        if len(pat_sides) > 1:
-            self.refuse(
-                "patternProperties", pat_sides[1][0].pointer, "patternProperties in several intersected schemas"
-            )
-            # lenient: treat extra keys as unconstrained
+        regions = self._key_regions(pat_sides, add_sides, declared_names)
+        if regions is None:  # lenient: extra keys unconstrained (looser, never stricter)
             spec.extras.append((rx.exclusion_body(declared_names) if declared_names else rx.CHAR + "*", []))
             return spec
-        f, pats, add = pat_sides[0]
-        other_adds = [self.child(g, a, "additionalProperties") for g, a in add_sides]
-        if add is not None and add is not False:
-            trivial = all(sub is True or sub == {} for sub in pats.values())
-            if not trivial:
-                self.refuse(
-                    "patternProperties",
-                    f.pointer,
-                    "patternProperties next to a non-false additionalProperties needs a pattern complement",
-                )
-            spec.extras.append(
-                (
-                    rx.exclusion_body(declared_names) if declared_names else rx.CHAR + "*",
-                    other_adds + [self.child(f, add, "additionalProperties")],
-                )
-            )
-            return self._with_property_names(spec, spec.extras, pn_frags, declared_names, flat)
-        if add is None:
-            trivial = all(sub is True or sub == {} for sub in pats.values())
-            if trivial:
-                spec.extras.append((rx.exclusion_body(declared_names) if declared_names else rx.CHAR + "*", other_adds))
-                return self._with_property_names(spec, spec.extras, pn_frags, declared_names, flat)
-            self.refuse(
-                "patternProperties",
-                f.pointer,
-                "patternProperties without additionalProperties: false needs a pattern complement",
-            )
-            spec.extras.append((rx.exclusion_body(declared_names) if declared_names else rx.CHAR + "*", other_adds))
-            return spec
-        # additionalProperties false: extra keys are exactly the pattern matches
-        items = list(pats.items())
-        if len(items) > 1 and len({json.dumps(sub, sort_keys=True) for _, sub in items}) > 1:
-            self.refuse(
-                "patternProperties",
-                f.pointer,
-                "several patterns with different schemas (a key may match more than one)",
-            )
-        for p, sub in items:
-            if any(re.search(p, n) for n in declared_names):
-                self.refuse(
-                    "patternProperties",
-                    f"{f.pointer}/patternProperties/{_esc(p)}",
-                    f"pattern {p!r} also matches a declared property",
-                )
-                continue
-            try:
-                body = rx.pattern_body_regex(p)
-            except rx.PatternError as e:
-                self.refuse(
-                    "patternProperties", f"{f.pointer}/patternProperties/{_esc(p)}", f"pattern {p!r} uses {e.construct}"
-                )
-                continue
-            spec.extras.append((body, other_adds + [self.child(f, sub, "patternProperties", p)]))
+        spec.extras.extend(regions)
         return self._with_property_names(spec, spec.extras, pn_frags, declared_names, flat)
+
+    def _key_regions(
+        self, pat_sides: list[tuple[Frag, dict[str, Any], Any]], add_sides: list[tuple[Frag, Any]], declared: list[str]
+    ) -> list[tuple[str, list[Frag]]] | None:
+        """Extra keys (not declared) split into regions by which patterns they match: a key in
+        region ``S`` matches exactly the patterns in ``S`` and its value satisfies all their
+        schemas, plus ``additionalProperties`` of every schema none of whose patterns it matches.
+        Each region is a key regex of lookaheads (``(?=P")`` inside, ``(?!P")`` outside, names
+        excluded), so regions are disjoint and exact. Regions with equal value schemas merge."""
+        pats: list[tuple[int, Frag, str, Any, str]] = []  # (side, frag, pattern, subschema, body)
+        same: dict[tuple[int, str], int] = {}  # patterns of one side with equal schemas: one union
+        for si, (f, pp, _add) in enumerate(pat_sides):
+            for p, sub in pp.items():
+                try:
+                    body = rx.pattern_body_regex(p)
+                except rx.PatternError as e:
+                    self.refuse(
+                        "patternProperties",
+                        f"{f.pointer}/patternProperties/{_esc(p)}",
+                        f"pattern {p!r} uses {e.construct}",
+                    )
+                    return None
+                key = (si, json.dumps(sub, sort_keys=True, default=str))
+                if key in same:
+                    j = same[key]
+                    pats[j] = (*pats[j][:4], pats[j][4] + "|" + body)
+                else:
+                    same[key] = len(pats)
+                    pats.append((si, f, p, sub, body))
+        k = len(pats)
+        if k > MAX_KEY_PATTERNS:
+            self.refuse(
+                "patternProperties",
+                pat_sides[0][0].pointer,
+                f"{k} patterns on one object (at most {MAX_KEY_PATTERNS}: the key space splits into 2^{k} regions)",
+            )
+            return None
+        base = [self.child(g, a, "additionalProperties") for g, a in add_sides]
+        excl = ""
+        if declared:
+            names = "|".join(rx.json_string_literal_regex(n)[1:-1] for n in declared)
+            excl = "(?!(?:" + names + ')")'
+        any_body = "(?:" + rx.CANONICAL_CHAR + ")*"
+        disjoint = [
+            (i, j)
+            for i in range(k)
+            for j in range(i + 1, k)
+            if rx.language_is_empty('"(?=(?:' + pats[i][4] + ')")(?:' + pats[j][4] + ')"', self.limits)
+        ]
+        groups: dict[tuple, tuple[list[str], list[Frag]]] = {}
+        for mask in range(1 << k):
+            if any(mask >> i & 1 and mask >> j & 1 for i, j in disjoint):
+                continue  # no key matches two disjoint patterns
+            inside = [i for i in range(k) if mask >> i & 1]
+            conj = list(base)
+            closed = False
+            for si, (f, _pp, add) in enumerate(pat_sides):
+                hits = [i for i in inside if pats[i][0] == si]
+                if hits:
+                    conj.extend(self.child(f, pats[i][3], "patternProperties", pats[i][2]) for i in hits)
+                elif add is False:
+                    closed = True
+                elif add is not None:
+                    conj.append(self.child(f, add, "additionalProperties"))
+            if closed:
+                continue
+            looks = "".join("(?!(?:" + pats[i][4] + ')")' for i in range(k) if i not in inside)
+            looks += "".join("(?=(?:" + pats[i][4] + ')")' for i in inside[1:])
+            main = pats[inside[0]][4] if inside else any_body
+            conj_key = tuple(g.key() for g in conj if g.schema is not True and g.schema != {})
+            bodies, _ = groups.setdefault(conj_key, ([], conj))
+            bodies.append(looks + "(?:" + main + ")")
+        out = []
+        for bodies, conj in groups.values():
+            if len(bodies) == 1 << k:
+                body = any_body
+            else:
+                bodies = [b for b in bodies if not rx.language_is_empty('"' + excl + "(?:" + b + ')"', self.limits)]
+                if not bodies:
+                    continue  # e.g. keys matching ^x-id$ but not ^x-
+                body = "|".join(bodies)
+            out.append((excl + "(?:" + body + ")" if excl or len(bodies) > 1 else body, conj))
+        return out
 
     def _with_property_names(
         self, spec: _ObjSpec, extras: list, pn_frags: list[Frag], declared: list[str], flat: list[Frag]
@@ -1801,22 +1879,19 @@ class Lowerer:
                         spec.declared.append((k, conj, False))
                     spec.extras = []
                     return spec
-            if keys <= {"type", "pattern", "minLength", "maxLength", "format"} and len(spec.extras) == 1:
+            if keys <= {"type", "pattern", "minLength", "maxLength", "format", "$$not_string"}:
+                types = [f.schema["type"] for f in gf if f.has("type")]
+                if any("string" not in ([t] if isinstance(t, str) else t) for t in types):
+                    spec.extras = []  # no key is a string of these types (declared names were checked)
+                    return spec
                 body_pn = self.string_body(gf, [])
                 if body_pn is None:
                     spec.extras = []
                     return spec
-                if any(self.valid(g, n) for n in declared):
-                    self.refuse(
-                        "propertyNames",
-                        g.pointer,
-                        "propertyNames admits a declared property name (needs a regex intersection)",
-                    )
-                    return spec
-                if spec.extras[0][0] not in (rx.CHAR + "*",) and not spec.extras[0][0].startswith("(?:"):
-                    self.refuse("propertyNames", g.pointer, "propertyNames next to patternProperties")
-                    return spec
-                spec.extras = [(body_pn, spec.extras[0][1])]
+                # extra keys: each key region intersected with the propertyNames language
+                both = [("(?=(?:" + body_pn + ')")(?:' + body + ")", conj) for body, conj in spec.extras]
+                spec.extras = [(b, c) for b, c in both if not rx.language_is_empty('"' + b + '"', self.limits)]
+                self.note(g.pointer, "propertyNames", "regex (intersected with every extra-key regex)")
                 continue
             self.refuse("propertyNames", g.pointer, f"propertyNames with keywords {sorted(keys)}")
         return spec

@@ -1,8 +1,14 @@
 """Regexes over JSON *text* for JSON Schema string and number constraints.
 
 Every regex here is written in structgen's Python-``re`` subset (literals, classes, ``(?:)``,
-``|``, ``* + ? {m,n}``; no anchors, no lookaround) and matches serialized JSON, so a string
-constraint includes the quotes and the escapes of JSON string syntax.
+``|``, ``* + ? {m,n}``, lookaheads outside repeats; no anchors) and matches serialized JSON, so a
+string constraint includes the quotes and the escapes of JSON string syntax.
+
+Intersection and complement are lookaheads over the string text: the closing quote is the only
+raw ``"`` in it, so ``(?=A")B`` is exactly A ∩ B and ``(?!A")C*`` exactly the canonical strings
+outside A (the automaton layer builds them as DFA products). ECMA-262 lookaheads translate the
+same way, and ``$`` anywhere becomes ``(?=")``; inside a repeat, ``X{m,n}`` is rewritten so that
+only its last iteration may end the string.
 
 Two alphabets of string characters:
 
@@ -15,9 +21,13 @@ Two alphabets of string characters:
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from functools import lru_cache
+
+from structgen.limits import Limits
 
 MAX_UNICODE = 0x10FFFF
 SURROGATES = (0xD800, 0xDFFF)
@@ -552,7 +562,26 @@ def _class_ranges(items: list) -> Ranges:
     return complement(r) if negate else r
 
 
-def _translate(seq: list, unanchored_ok: bool) -> str:
+_NEVER = "[^\\x00-\\U0010ffff]"  # matches nothing, without a lookahead
+
+
+def _contains(seq: list, ops: tuple, at_names: tuple[str, ...] = ()) -> bool:
+    """Whether ``seq`` has an item with op in ``ops`` (or an anchor named in ``at_names``), at any depth."""
+    from re import _constants as c  # type: ignore[attr-defined]
+
+    for op, av in seq:
+        if op in ops or (op is c.AT and str(av) in at_names):
+            return True
+        if op is c.SUBPATTERN and _contains(list(av[-1]), ops, at_names):
+            return True
+        if op is c.BRANCH and any(_contains(list(b), ops, at_names) for b in av[1]):
+            return True
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.ASSERT, c.ASSERT_NOT) and _contains(list(av[-1]), ops, at_names):
+            return True
+    return False
+
+
+def _translate(seq: list, unanchored_ok: bool, end_ok: bool = True) -> str:
     from re import _constants as c  # type: ignore[attr-defined]
 
     parts = []
@@ -570,25 +599,59 @@ def _translate(seq: list, unanchored_ok: bool) -> str:
                 return "(?!)"  # empty class: matches nothing
             parts.append(r)
         elif op is c.BRANCH:
-            parts.append("(?:" + "|".join(_translate(list(b), False) for b in av[1]) + ")")
+            parts.append("(?:" + "|".join(_translate(list(b), False, end_ok) for b in av[1]) + ")")
         elif op is c.SUBPATTERN:
             _group_id, add_flags, del_flags, sub = av
             if add_flags or del_flags:
                 raise PatternError("inline flags")
-            parts.append("(?:" + _translate(list(sub), False) + ")")
+            parts.append("(?:" + _translate(list(sub), False, end_ok) + ")")
         elif op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", None)):
             lo, hi, sub = av
-            inner = _translate(list(sub), False)
+            hi_v = None if hi == c.MAXREPEAT else hi
+            sub = list(sub)
+            if (hi_v is None or hi_v > 1) and _contains(sub, (c.ASSERT, c.ASSERT_NOT)):
+                raise PatternError("a lookahead inside a repeat")
+            if (hi_v is None or hi_v > 1) and end_ok and _contains(sub, (), ("AT_END", "AT_END_STRING")):
+                # '$' ends the string: only the last iteration may take it (the ones after it, if
+                # any, match empty), so X{m,n} = X'{m,n} | X'{a,n-1} X with X' = X without '$'
+                never = _translate(sub, False, False)
+                full = _translate(sub, False, True)
+                import re._parser as sre  # type: ignore[import-not-found]
+
+                nullable = sre.SubPattern(sre.State(), sub).getwidth()[0] == 0
+                a = 0 if nullable else max(lo - 1, 0)
+                first = repeat("(?:" + never + ")", lo, hi_v)
+                parts.append(
+                    "(?:"
+                    + first
+                    + "|"
+                    + repeat("(?:" + never + ")", a, None if hi_v is None else hi_v - 1)
+                    + "(?:"
+                    + full
+                    + "))"
+                )
+                continue
+            inner = _translate(sub, False, end_ok)
             if inner == "":
                 continue
-            hi_v = None if hi == c.MAXREPEAT else hi
             parts.append(repeat("(?:" + inner + ")", lo, hi_v))
         elif op is c.AT:
-            raise PatternError("an anchor (^, $, \\b) inside the pattern")
+            name = str(av)
+            if name in ("AT_END", "AT_END_STRING"):
+                # the closing quote is the only raw '"' in string text
+                parts.append('(?=")' if end_ok else _NEVER)
+            elif name in ("AT_BEGINNING", "AT_BEGINNING_STRING"):
+                raise PatternError("an anchor ^ that is not at the start of the pattern")
+            else:
+                raise PatternError("a word boundary (\\b, \\B)")
         elif op is c.GROUPREF:
             raise PatternError("a backreference")
         elif op in (c.ASSERT, c.ASSERT_NOT):
-            raise PatternError("a lookaround assertion")
+            direction, sub = av
+            if direction != 1:
+                raise PatternError("a lookbehind assertion")
+            # a lookahead sees the rest of the string text, closing quote included: exact
+            parts.append(("(?=" if op is c.ASSERT else "(?!") + _translate(list(sub), False, end_ok) + ")")
         else:
             raise PatternError(f"regex construct {op}")
     return "".join(parts)
@@ -639,21 +702,82 @@ def split_top_level(pattern: str) -> list[str]:
 def pattern_body_regex(pattern: str) -> str:
     """Regex for the canonical JSON text *between the quotes* of strings matching ``pattern``
     (ECMA search semantics: unanchored unless ``^``/``$``). Raises PatternError."""
-    from re import _constants as c  # type: ignore[attr-defined]
 
     branches = [_parse(b) for b in split_top_level(pattern)]
     out = []
     any_char = "(?:" + CANONICAL_CHAR + ")*"
     for br in branches:
-        start = bool(br) and br[0][0] is c.AT and str(br[0][1]) in ("AT_BEGINNING", "AT_BEGINNING_STRING")
-        if start:
-            br = br[1:]
-        end = bool(br) and br[-1][0] is c.AT and str(br[-1][1]) in ("AT_END", "AT_END_STRING")
-        if end:
-            br = br[:-1]
+        br, start = _strip_edge(br, 0, ("AT_BEGINNING", "AT_BEGINNING_STRING"))
+        again = start
+        while again:  # '^(?!x)^a': every '^' before the first character is the same position
+            br, again = _strip_edge(br, 0, ("AT_BEGINNING", "AT_BEGINNING_STRING"))
+        br, end = _strip_edge(br, -1, ("AT_END", "AT_END_STRING"))
         body = _translate(br, True)
         out.append(("" if start else any_char) + body + ("" if end else any_char))
     return out[0] if len(out) == 1 else "(?:" + "|".join(out) + ")"
+
+
+def _strip_edge(seq: list, at: int, names: tuple[str, ...]) -> tuple[list, bool]:
+    """Remove the anchor at the edge of ``seq`` (index 0 or -1), looking into edge groups and into
+    every branch of an edge alternation; (new sequence, whether an anchor was removed)."""
+    from re import _constants as c  # type: ignore[attr-defined]
+
+    if not seq:
+        return seq, False
+    op, av = seq[at]
+    rest = seq[1:] if at == 0 else seq[:-1]
+    if op is c.AT and str(av) in names:
+        return rest, True
+    if at == 0 and op in (c.ASSERT, c.ASSERT_NOT) and av[0] == 1:  # '(?!x)^a': zero-width before '^'
+        inner, ok = _strip_edge(rest, 0, names)
+        if ok:
+            return [seq[0]] + inner, True
+    if op is c.SUBPATTERN and not av[1] and not av[2]:
+        inner, ok = _strip_edge(list(av[3]), at, names)
+        if ok:
+            item = (c.SUBPATTERN, (av[0], 0, 0, inner))
+            return ([item] + rest if at == 0 else rest + [item]), True
+    if op is c.BRANCH:
+        stripped = [_strip_edge(list(b), at, names) for b in av[1]]
+        if all(ok for _, ok in stripped):
+            branch: tuple = (c.BRANCH, (av[0], [b for b, _ in stripped]))
+            return ([branch] + rest if at == 0 else rest + [branch]), True
+    return seq, False
+
+
+@lru_cache(maxsize=1024)
+def _pattern_matcher(pattern: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile('"' + pattern_body_regex(pattern) + '"', re.DOTALL)
+    except (PatternError, re.error, RecursionError, OverflowError):
+        return None
+
+
+def pattern_matches(pattern: str, value: str) -> bool:
+    """ECMA-262 search of ``pattern`` in ``value`` as the grammar enforces it: Python ``re`` runs the
+    translated regex on the canonical JSON text (plain ``re.search`` if it cannot be translated)."""
+    m = _pattern_matcher(pattern)
+    if m is not None:
+        return m.fullmatch(json.dumps(value, ensure_ascii=False)) is not None
+    try:
+        return re.search(pattern, value) is not None
+    except re.error:
+        return False
+
+
+_EMPTINESS_CHECK: list[Callable[[str, Limits], bool]] = []
+
+
+def register_emptiness_check(check: Callable[[str, Limits], bool]) -> None:
+    """Install the decision procedure behind :func:`language_is_empty`. The automaton layer
+    registers one when it is imported (front ends may not import it: it sits above them)."""
+    _EMPTINESS_CHECK[:] = [check]
+
+
+def language_is_empty(regex: str, limits: Limits) -> bool:
+    """Whether ``regex`` (a lookahead-bearing terminal regex) matches no string at all; False
+    (assume inhabited) when no automaton layer is loaded, as for ``explain`` alone."""
+    return bool(_EMPTINESS_CHECK) and _EMPTINESS_CHECK[0](regex, limits)
 
 
 def pattern_length_bounds(pattern: str) -> tuple[int, int | None] | None:

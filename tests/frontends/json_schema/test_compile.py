@@ -99,12 +99,14 @@ def test_masks_allow_exactly_the_next_bytes(byte_vocab):
 
 def test_options_and_info(byte_vocab):
     c = structgen.compile(
-        byte_vocab, json_schema={"type": "array", "items": {"type": "string"}, "uniqueItems": True}, lenient=True
+        byte_vocab, json_schema={"type": "array", "items": {"type": "string"}, "unevaluatedItems": False}, lenient=True
     )
-    assert [d["keyword"] for d in c.info["dropped"]] == ["uniqueItems"]
+    assert [d["keyword"] for d in c.info["dropped"]] == ["unevaluatedItems"]
     with pytest.raises(UnsupportedSchema) as e:
-        structgen.compile(byte_vocab, json_schema={"type": "array", "items": {"type": "string"}, "uniqueItems": True})
-    assert e.value.keyword == "uniqueItems" and e.value.pointer == "#/uniqueItems"
+        structgen.compile(
+            byte_vocab, json_schema={"type": "array", "items": {"type": "string"}, "unevaluatedItems": False}
+        )
+    assert e.value.keyword == "unevaluatedItems" and e.value.pointer == "#/unevaluatedItems"
     with pytest.raises(TypeError):
         structgen.compile(byte_vocab, json_schema={"type": "string"}, colour="red")
     with pytest.raises(LimitExceeded):
@@ -119,14 +121,14 @@ def test_explain_reports_every_keyword():
     r = structgen.explain(
         {
             "type": "object",
-            "properties": {"a": {"type": "string", "maxLength": 3}, "b": {"type": "array", "uniqueItems": True}},
+            "properties": {"a": {"type": "string", "maxLength": 3}, "b": {"type": "array", "unevaluatedItems": False}},
         }
     )
     kws = {(e["pointer"], e["keyword"]) for e in r.entries}
     assert ("#/properties/a", "maxLength") in kws
-    assert [e["keyword"] for e in r.refused] == ["uniqueItems"] and not r.compiles
+    assert [e["keyword"] for e in r.refused] == ["unevaluatedItems"] and not r.compiles
     assert "refused" in str(r)
     r2 = structgen.explain({"type": "integer", "minimum": 3, "maximum": 1})
     assert r2.error is not None and "UnsatisfiableSchema" in r2.error
-    r3 = structgen.explain({"type": "array", "uniqueItems": True}, lenient=True)
+    r3 = structgen.explain({"type": "array", "unevaluatedItems": False}, lenient=True)
     assert r3.compiles is True and any(e["how"].startswith("dropped") for e in r3.entries)

@@ -73,7 +73,7 @@ def test_pattern_translation_agrees_with_re_search(pattern, texts):
 
 @pytest.mark.parametrize(
     "pattern,construct",
-    [("(?=a)", "lookaround"), (r"(a)\1", "backreference"), (r"\p{L}", "Unicode property"), ("a^b", "anchor")],
+    [("(?<=a)b", "lookbehind"), (r"(a)\1", "backreference"), (r"\p{L}", "Unicode property"), ("a^b", "anchor")],
 )
 def test_untranslatable_patterns_are_named(pattern, construct):
     with pytest.raises(rx.PatternError) as e:

@@ -1,0 +1,593 @@
+"""Depth-first walks of a vocabulary trie through the grammar lexer, with dead-subtree skipping.
+
+The trie is stored flat in DFS preorder (the order of the sorted token bytes), llguidance-style:
+node ``i`` has the edge byte ``byte[i]``, its ``depth[i]`` (0 = first byte) and ``end[i]``, the
+index just past its subtree, so a rejected byte skips the whole subtree with ``i = end[i]``. The
+token ids ending at node ``i`` are ``ids[tok_start[i]:tok_start[i + 1]]`` and the ids of its whole
+subtree are ``ids[tok_start[i]:tok_start[end[i]]]``.
+
+:func:`walk_kernel` is the classification of :mod:`structgen.runtime.grammar_masks` as one loop:
+from lexer state ``q0``, a node whose byte keeps the lexeme alive (under the parser's acceptable
+terminals ``A``) is *inside* (its tokens are recorded), a node whose byte ends a complete lexeme is
+a *crossing* (recorded with the boundary state; the engine resolves its subtree from the "no open
+lexeme" state later), anything else is dead. The function is plain Python over flat sequences; when
+numba is installed the same function is compiled with ``numba.njit`` (an optional accelerator, 50–
+200x faster; ``STRUCTGEN_NO_NUMBA=1`` forces the Python path, which the tests compare it with).
+
+The *string slice* (:func:`is_slice_token`) is the set of tokens made only of complete UTF-8
+characters that a JSON string body takes as is (no control character, quote, backslash or DEL):
+95% of Llama-3. Two narrower character classes are kept too: printable ASCII, and ASCII letters
+and digits. The vocabulary forest (:func:`vocab_trie`) holds four tries side by side: letter-and-
+digit tokens, other printable-ASCII slice tokens, other slice tokens (all of at most
+``SLICE_MAX_CHARS`` characters), then everything else (~7k tokens for Llama-3). ``G_k(s)``
+(:func:`slice_closure`, per lexer and class, at construction) is the set of terminals alive in
+every state reachable from ``s`` by at most ``k`` characters of the class; alive sets only shrink
+along a walk, so from a node in state ``s`` whose subtree's remainders are strings of the class of
+at most ``k`` characters, ``G_k(s) & A != 0`` puts the whole subtree inside without visiting it. In
+a string body that holds at the roots of the first three tries, so a mask walks only the last one;
+patterns and formats (ASCII-only, letters and digits) and length-bounded strings skip at the roots
+of fewer tries or deeper down.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from structgen.vocab.vocabulary import Vocabulary
+
+__all__ = [
+    "WalkTrie",
+    "vocab_trie",
+    "concat_tries",
+    "walk",
+    "is_slice_token",
+    "numba_enabled",
+    "SLICE_CHAR_SEQUENCES",
+    "SLICE_MAX_CHARS",
+    "slice_closure",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class WalkTrie:
+    """A set of text tokens as a flat preorder trie (see the module docstring)."""
+
+    byte: np.ndarray  # (N,) int32
+    depth: np.ndarray  # (N,) int32
+    end: np.ndarray  # (N,) int32, one past the last node of the subtree
+    tok_start: np.ndarray  # (N + 1,) int32
+    ids: np.ndarray  # (T,) int32, token ids in preorder
+    roots: np.ndarray  # (R,) int32, the depth-0 nodes
+    # slice_rest[i] >= 0: node i ends a complete character, every token of its subtree is a slice
+    # token, and their remainders after node i have at most slice_rest[i] (<= SLICE_MAX_CHARS)
+    # characters; -1 otherwise
+    slice_rest: np.ndarray  # (N,) int8
+    ascii_rest: np.ndarray  # (N,) int8, the same for subtrees of printable-ASCII slice tokens only
+    alnum_rest: np.ndarray  # (N,) int8, the same for subtrees of ASCII letter-and-digit tokens only
+    max_depth: int
+    lists: tuple[list[int], ...]  # byte, depth, end, tok_start, ids, slice/ascii/alnum_rest as lists
+    cache: dict[Any, Any]  # per-vocabulary memo (subtree token sets)
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.byte.shape[0])
+
+    def subtree_ids(self, nodes: np.ndarray) -> np.ndarray:
+        """Token ids of the subtrees of ``nodes`` (``(n,)`` int), concatenated."""
+        lo = self.tok_start[nodes]
+        hi = self.tok_start[self.end[nodes]]
+        counts = hi - lo
+        total = int(counts.sum())
+        if total == 0:
+            return np.zeros(0, dtype=np.int64)
+        pos = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(total)
+        return self.ids[pos].astype(np.int64)
+
+    @staticmethod
+    def build(token_bytes: list[bytes], token_ids: np.ndarray) -> WalkTrie:
+        """Build from parallel lists of (non-empty) token bytes and ids."""
+        n = len(token_bytes)
+        if n == 0:
+            e = np.zeros(0, dtype=np.int32)
+            e8 = e.astype(np.int8)
+            return WalkTrie(e, e, e, np.zeros(1, dtype=np.int32), e, e, e8, e8, e8, 0, ([],) * 8, {})
+        order = sorted(range(n), key=token_bytes.__getitem__)
+        toks = [token_bytes[i] for i in order]
+        ids = np.asarray(token_ids, dtype=np.int64)[order].astype(np.int32)
+        lengths = np.array([len(t) for t in toks], dtype=np.int64)
+        max_len = int(lengths.max())
+        buf = np.zeros((n, max_len), dtype=np.uint8)  # (n, L) sorted token bytes, zero padded
+        flat = np.frombuffer(b"".join(toks), dtype=np.uint8)
+        rows = np.repeat(np.arange(n), lengths)
+        cols = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        buf[rows, cols] = flat
+        lcp = np.zeros(n, dtype=np.int64)  # common prefix with the previous sorted token
+        if n > 1:
+            neq = buf[1:] != buf[:-1]
+            first_diff = np.where(neq.any(axis=1), neq.argmax(axis=1), max_len)
+            lcp[1:] = np.minimum(first_diff, np.minimum(lengths[1:], lengths[:-1]))
+        new = lengths - lcp  # nodes token k creates (0 for a duplicate of the previous token)
+        base = np.cumsum(new) - new
+        num = int(new.sum())
+        owner = np.repeat(np.arange(n), new)
+        depth = lcp[owner] + (np.arange(num) - base[owner])
+        byte = buf[owner, depth]
+        # a node of depth d created by token k ends where the first later token with lcp <= d starts
+        end = np.full(num, num, dtype=np.int64)
+        by_depth = np.argsort(depth, kind="stable")
+        bounds = np.searchsorted(depth[by_depth], np.arange(max_len + 1))
+        for d in range(max_len):
+            nodes = by_depth[bounds[d] : bounds[d + 1]]
+            starters = np.flatnonzero(lcp <= d)
+            j = np.searchsorted(starters, owner[nodes], side="right")
+            has = j < len(starters)
+            end[nodes[has]] = base[starters[j[has]]]
+        tok_node = np.where(new > 0, base + new - 1, -1)
+        tok_node = np.maximum.accumulate(tok_node)  # a duplicate shares the previous token's node
+        tok_start = np.zeros(num + 1, dtype=np.int64)
+        tok_start[1:] = np.cumsum(np.bincount(tok_node, minlength=num))
+        # slice subtrees: tokens are in sorted order, so a subtree's tokens are tok_start[i]:tok_start[end[i]]
+        cont = (buf & 0xC0) == 0x80  # (n, L) UTF-8 continuation bytes
+        chars = np.cumsum(~cont, axis=1)  # characters started up to each byte
+        tok_chars = chars[np.arange(n), lengths - 1]
+        in_slice = np.array([is_slice_token(t) for t in toks], dtype=bool)
+        in_ascii = in_slice & (buf.max(axis=1) < 0x80)
+        in_alnum = np.array([t.isascii() and t.isalnum() for t in toks], dtype=bool)
+        lo, hi = tok_start[:num], tok_start[end]
+        nxt = np.minimum(depth + 1, max_len - 1)
+        boundary = (depth + 1 >= lengths[owner]) | ~cont[owner, nxt]
+        rest = _range_max(tok_chars, lo, np.maximum(hi, lo + 1)) - chars[owner, depth]
+        rests = []
+        for members in (in_slice, in_ascii, in_alnum):
+            bad_prefix = np.concatenate(([0], np.cumsum(~members)))
+            pure = (hi > lo) & (bad_prefix[hi] == bad_prefix[lo])
+            rests.append(np.where(pure & boundary & (rest <= SLICE_MAX_CHARS), rest, -1).astype(np.int8))
+        return _make((byte, depth, end, tok_start, ids), np.flatnonzero(depth == 0), tuple(rests), max_len)
+
+
+def concat_tries(parts: list[WalkTrie]) -> WalkTrie:
+    """One forest holding the tries of ``parts`` side by side (node and token indices shifted)."""
+    node_off = np.cumsum([0] + [p.num_nodes for p in parts])
+    tok_off = np.cumsum([0] + [p.ids.shape[0] for p in parts])
+    byte = np.concatenate([p.byte for p in parts])
+    depth = np.concatenate([p.depth for p in parts])
+    end = np.concatenate([p.end + node_off[i] for i, p in enumerate(parts)])
+    tok_start = np.concatenate([p.tok_start[:-1] + tok_off[i] for i, p in enumerate(parts)] + [tok_off[-1:]])
+    ids = np.concatenate([p.ids for p in parts])
+    roots = np.concatenate([p.roots + node_off[i] for i, p in enumerate(parts)])
+    rests = tuple(np.concatenate([getattr(p, f"{c}_rest") for p in parts]) for c in ("slice", "ascii", "alnum"))
+    return _make((byte, depth, end, tok_start, ids), roots, rests, max(p.max_depth for p in parts))
+
+
+def _make(arrays: tuple[np.ndarray, ...], roots: np.ndarray, rests: tuple[np.ndarray, ...], max_depth: int) -> WalkTrie:
+    byte, depth, end, tok_start, ids = (np.ascontiguousarray(a, dtype=np.int32) for a in arrays)
+    return WalkTrie(
+        byte=byte,
+        depth=depth,
+        end=end,
+        tok_start=tok_start,
+        ids=ids,
+        roots=roots.astype(np.int32),
+        slice_rest=rests[0],
+        ascii_rest=rests[1],
+        alnum_rest=rests[2],
+        max_depth=max_depth,
+        lists=tuple(a.tolist() for a in (byte, depth, end, tok_start, ids, *rests)),
+        cache={},
+    )
+
+
+def _range_max(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``max(values[lo[i]:hi[i]])`` for every i (non-empty ranges), with a sparse table."""
+    table = [values]
+    while (1 << len(table)) <= len(values):
+        prev = table[-1]
+        half = 1 << (len(table) - 1)
+        table.append(np.maximum(prev[:-half], prev[half:]))
+    span = hi - lo
+    level = np.floor(np.log2(span)).astype(np.int64)
+    out = np.empty(len(lo), dtype=values.dtype)
+    for k in np.unique(level).tolist():
+        sel = level == k
+        out[sel] = np.maximum(table[k][lo[sel]], table[k][hi[sel] - (1 << k)])
+    return out
+
+
+_NOT_IN_SLICE = re.compile('[\\x00-\\x1f"\\\\\\x7f]')
+
+
+def is_slice_token(b: bytes) -> bool:
+    """Complete UTF-8 characters only, none of them a control character, ``"``, ``\\`` or DEL."""
+    try:
+        s = b.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return bool(s) and _NOT_IN_SLICE.search(s) is None
+
+
+# Slice tokens are at most this many characters long (99.4% of Llama-3's slice tokens are), so a
+# lexer state only needs its slice closure to this depth (length-bounded strings still qualify).
+SLICE_MAX_CHARS = 16
+
+# Every UTF-8 encoding of a slice character, as byte-range sequences (Unicode Table 3-7, strict).
+_R = tuple[int, int]
+SLICE_CHAR_SEQUENCES: tuple[tuple[_R, ...], ...] = (
+    ((0x20, 0x21),),
+    ((0x23, 0x5B),),
+    ((0x5D, 0x7E),),
+    ((0xC2, 0xDF), (0x80, 0xBF)),
+    ((0xE0, 0xE0), (0xA0, 0xBF), (0x80, 0xBF)),
+    ((0xE1, 0xEC), (0x80, 0xBF), (0x80, 0xBF)),
+    ((0xED, 0xED), (0x80, 0x9F), (0x80, 0xBF)),
+    ((0xEE, 0xEF), (0x80, 0xBF), (0x80, 0xBF)),
+    ((0xF0, 0xF0), (0x90, 0xBF), (0x80, 0xBF), (0x80, 0xBF)),
+    ((0xF1, 0xF3), (0x80, 0xBF), (0x80, 0xBF), (0x80, 0xBF)),
+    ((0xF4, 0xF4), (0x80, 0x8F), (0x80, 0xBF), (0x80, 0xBF)),
+)
+
+
+def vocab_trie(vocab: Vocabulary) -> WalkTrie:
+    """The text tokens of ``vocab`` as one forest of three walk tries: printable-ASCII slice tokens,
+    other slice tokens (both at most ``SLICE_MAX_CHARS`` characters), everything else.
+
+    Every subtree of the first two is a slice subtree, so a string-like lexer state skips them at
+    the roots (an ASCII-only pattern skips the first); the last is small (about 7k tokens for
+    Llama-3). Built once, cached on ``vocab``.
+    """
+    got = vocab._cache.get("walk_trie")
+    if got is None:
+        ids = vocab.text_token_ids()
+        toks = [vocab.token_bytes[int(i)] for i in ids]
+        short = np.array([is_slice_token(t) and len(t.decode()) <= SLICE_MAX_CHARS for t in toks], dtype=bool)
+        ascii_ = np.array([t.isascii() for t in toks], dtype=bool)
+        alnum = np.array([t.isascii() and t.isalnum() for t in toks], dtype=bool)
+        parts = []
+        for sel in (short & alnum, short & ascii_ & ~alnum, short & ~ascii_, ~short):
+            idx = np.flatnonzero(sel)
+            parts.append(WalkTrie.build([toks[i] for i in idx], ids[idx]))
+        got = vocab._cache["walk_trie"] = concat_tries(parts)
+        # the subtrees a string body skips whole (every slice root; every printable-ASCII root),
+        # as sorted node ids: the keys under which callers memoize their token sets
+        n = np.cumsum([len(p.roots) for p in parts])
+        got.cache["slice_roots"] = tuple(got.roots[: n[k]].astype(np.int64) for k in (2, 1, 0))
+    return got  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, eq=False)
+class LexerTables:
+    """The lexer side of a walk, flattened for the kernel (terminal sets as ``words`` uint64 each).
+
+    ``trans[s * 256 + b]``: next lexer state; ``alive``/``accept`` ``[s * words + w]``: terminals that
+    state ``s`` can still become / already is; ``g_slice``/``g_ascii``/``g_alnum``
+    ``[(k * S + s) * words + w]``: :func:`slice_closure` for the three character classes.
+    """
+
+    trans: np.ndarray  # (S * 256,) int32
+    alive: np.ndarray  # (S * words,) uint64
+    accept: np.ndarray  # (S * words,) uint64
+    g_slice: np.ndarray  # ((K+1) * S * words,) uint64
+    g_ascii: np.ndarray  # ((K+1) * S * words,) uint64
+    g_alnum: np.ndarray  # ((K+1) * S * words,) uint64
+    num_states: int
+    words: int
+    lists: dict[str, list[int]]  # the arrays as lists, filled on the first pure-Python walk
+
+    @staticmethod
+    def build(trans: np.ndarray, alive: tuple[int, ...], accept: tuple[int, ...], num_terminals: int) -> LexerTables:
+        """From the ``(S, 256)`` table and per-state terminal bitsets (Python ints)."""
+        words = max(1, (num_terminals + 63) // 64)
+        alive_w = terminal_words(alive, words)
+        accept_w = terminal_words(accept, words)
+        flat = np.ascontiguousarray(trans, dtype=np.int32).reshape(-1)
+        return LexerTables(
+            trans=flat,
+            alive=alive_w.reshape(-1),
+            accept=accept_w.reshape(-1),
+            g_slice=slice_closure(trans, alive_w).reshape(-1),
+            g_ascii=slice_closure(trans, alive_w, chars="ascii").reshape(-1),
+            g_alnum=slice_closure(trans, alive_w, chars="alnum").reshape(-1),
+            num_states=int(trans.shape[0]),
+            words=words,
+            lists={},
+        )
+
+    def as_lists(self) -> dict[str, list[int]]:
+        if not self.lists:
+            for name in ("trans", "alive", "accept", "g_slice", "g_ascii", "g_alnum"):
+                self.lists[name] = getattr(self, name).tolist()
+        return self.lists
+
+
+def terminal_words(bitsets: tuple[int, ...] | list[int], words: int) -> np.ndarray:
+    """``(n, words)`` uint64: terminal bitsets (Python ints) split into 64-bit words."""
+    mask = (1 << 64) - 1
+    return np.array([[(x >> (64 * w)) & mask for w in range(words)] for x in bitsets], dtype=np.uint64)
+
+
+def walk_kernel(
+    byte: Any,
+    depth: Any,
+    end: Any,
+    tok_start: Any,
+    ids: Any,
+    slice_rest: Any,
+    ascii_rest: Any,
+    alnum_rest: Any,
+    roots: Any,
+    q0: int,
+    trans: Any,
+    alive: Any,
+    accept: Any,
+    g_slice: Any,
+    g_ascii: Any,
+    g_alnum: Any,
+    num_states: int,
+    nw: int,
+    a: Any,
+    stack: Any,
+    out_ids: Any,
+    out_node: Any,
+    out_state: Any,
+    out_skip: Any,
+) -> tuple[int, int, int]:
+    """Walk the subtrees of ``roots`` from lexer state ``q0``; returns (#ids, #crossings, #subtrees).
+
+    The first seven arguments are the trie's arrays, then the :class:`LexerTables` arrays and ``a``,
+    the ``nw`` words of the parser's acceptable terminals ``A``. A node whose state keeps a terminal
+    of ``A`` alive is inside (its tokens go to ``out_ids``), unless its subtree is a slice subtree
+    whose every remainder keeps one alive (``G_k`` with ``k = slice_rest``): then the whole subtree
+    is inside (the node goes to ``out_skip``). A node whose byte ends a complete lexeme of ``A`` is a
+    crossing (node and boundary state to ``out_node``/``out_state``). ``stack`` holds the state
+    above each depth (``max_depth + 1``).
+    """
+    n_ids = 0
+    n_cross = 0
+    n_skip = 0
+    for r in roots:
+        base = depth[r]
+        stack[0] = q0
+        i = r
+        stop = end[r]
+        while i < stop:
+            d = depth[i] - base
+            s = stack[d]
+            ns = trans[s * 256 + byte[i]]
+            live = False
+            for w in range(nw):
+                if alive[ns * nw + w] & a[w]:
+                    live = True
+                    break
+            if live:
+                whole = False
+                k = slice_rest[i]
+                if k >= 0:
+                    o = (k * num_states + ns) * nw
+                    for w in range(nw):
+                        if g_slice[o + w] & a[w]:
+                            whole = True
+                            break
+                if not whole:
+                    k = ascii_rest[i]
+                    if k >= 0:
+                        o = (k * num_states + ns) * nw
+                        for w in range(nw):
+                            if g_ascii[o + w] & a[w]:
+                                whole = True
+                                break
+                if not whole:
+                    k = alnum_rest[i]
+                    if k >= 0:
+                        o = (k * num_states + ns) * nw
+                        for w in range(nw):
+                            if g_alnum[o + w] & a[w]:
+                                whole = True
+                                break
+                if whole:
+                    out_skip[n_skip] = i
+                    n_skip += 1
+                    i = end[i]
+                    continue
+                stack[d + 1] = ns
+                for t in range(tok_start[i], tok_start[i + 1]):
+                    out_ids[n_ids] = ids[t]
+                    n_ids += 1
+                i += 1
+            else:
+                for w in range(nw):
+                    if accept[s * nw + w] & a[w]:
+                        out_node[n_cross] = i
+                        out_state[n_cross] = s
+                        n_cross += 1
+                        break
+                i = end[i]
+    return n_ids, n_cross, n_skip
+
+
+def _load_numba() -> Callable[..., tuple[int, int, int]] | None:
+    if os.environ.get("STRUCTGEN_NO_NUMBA"):
+        return None
+    try:
+        import numba
+    except ImportError:
+        return None
+    return numba.njit(cache=True, nogil=True)(walk_kernel)  # type: ignore[no-any-return]
+
+
+_JIT: list[Callable[..., tuple[int, int, int]] | None] = []  # loaded on first use: numba is a heavy import
+
+
+def _jit() -> Callable[..., tuple[int, int, int]] | None:
+    if not _JIT:
+        _JIT.append(_load_numba())
+    return _JIT[0]
+
+
+def numba_enabled() -> bool:
+    """Whether walks run through the numba-compiled kernel."""
+    return _jit() is not None
+
+
+class _Buffers(threading.local):
+    """Output buffers of the compiled kernel, reused per thread (results are copied out)."""
+
+    def __init__(self) -> None:
+        self.trie: WalkTrie | None = None
+        self.bufs: tuple[np.ndarray, ...] = ()
+
+
+_buffers = _Buffers()
+
+
+def walk(
+    trie: WalkTrie,
+    roots: np.ndarray,
+    q0: int,
+    lexer: LexerTables,
+    a_words: np.ndarray,
+    *,
+    use_numba: bool | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(inside token ids, inside subtrees, crossing nodes, boundary states) of ``roots`` from ``q0``.
+
+    ``a_words``: ``(lexer.words,)`` uint64, the acceptable terminals. ``use_numba=None`` picks the
+    compiled kernel when numba is available; ``False`` runs the same function as Python.
+    """
+    if trie.num_nodes == 0 or roots.size == 0:
+        e = np.zeros(0, dtype=np.int64)
+        return e, e, e, e
+    jit = _jit() if use_numba is None or use_numba else None
+    if use_numba and jit is None:
+        raise RuntimeError("numba is not available")
+    if jit is not None:
+        if _buffers.trie is not trie:  # per thread, for the last trie: (ids, nodes, states, skipped, stack)
+            n = trie.num_nodes
+            _buffers.bufs = tuple(np.empty(k, dtype=np.int32) for k in (trie.ids.shape[0], n, n, n, trie.max_depth + 1))
+            _buffers.trie = trie
+        out_ids, out_node, out_state, out_skip, stack = _buffers.bufs
+        n_ids, n_cross, n_skip = jit(
+            trie.byte,
+            trie.depth,
+            trie.end,
+            trie.tok_start,
+            trie.ids,
+            trie.slice_rest,
+            trie.ascii_rest,
+            trie.alnum_rest,
+            roots.astype(np.int32, copy=False),
+            q0,
+            lexer.trans,
+            lexer.alive,
+            lexer.accept,
+            lexer.g_slice,
+            lexer.g_ascii,
+            lexer.g_alnum,
+            lexer.num_states,
+            lexer.words,
+            a_words,
+            stack,
+            out_ids,
+            out_node,
+            out_state,
+            out_skip,
+        )
+        return (
+            out_ids[:n_ids].astype(np.int64),
+            out_skip[:n_skip].astype(np.int64),
+            out_node[:n_cross].astype(np.int64),
+            out_state[:n_cross].copy(),
+        )
+    lx = lexer.as_lists()
+    py_ids: list[int] = [0] * trie.ids.shape[0]
+    py_node: list[int] = [0] * trie.num_nodes
+    py_state: list[int] = [0] * trie.num_nodes
+    py_skip: list[int] = [0] * trie.num_nodes
+    b, dp, en, ts, ids, sr, ar, nr = trie.lists
+    n_ids, n_cross, n_skip = walk_kernel(
+        b,
+        dp,
+        en,
+        ts,
+        ids,
+        sr,
+        ar,
+        nr,
+        roots.tolist(),
+        q0,
+        lx["trans"],
+        lx["alive"],
+        lx["accept"],
+        lx["g_slice"],
+        lx["g_ascii"],
+        lx["g_alnum"],
+        lexer.num_states,
+        lexer.words,
+        a_words.tolist(),
+        [0] * (trie.max_depth + 1),
+        py_ids,
+        py_node,
+        py_state,
+        py_skip,
+    )
+    return (
+        np.array(py_ids[:n_ids], dtype=np.int64),
+        np.array(py_skip[:n_skip], dtype=np.int64),
+        np.array(py_node[:n_cross], dtype=np.int64),
+        np.array(py_state[:n_cross], dtype=np.int32),
+    )
+
+
+def slice_closure(trans: np.ndarray, alive: np.ndarray, *, chars: str = "slice") -> np.ndarray:
+    """``(K+1, S, words)`` uint64: ``G_k(s)``, the terminals alive in every lexer state reachable from
+    ``s`` by at most ``k`` slice characters (``K = SLICE_MAX_CHARS``; ``alive`` is ``(S, words)``).
+
+    ``G_0 = alive`` and ``G_k(s) = alive(s) & AND over one-character successors t of G_{k-1}(t)``;
+    a multi-byte character is followed byte range by byte range (continuation stages are shared),
+    each range reduced to its distinct transition-table columns. ``chars``: ``"slice"``, ``"ascii"``
+    (printable-ASCII slice characters) or ``"alnum"`` (ASCII letters and digits).
+    """
+    trans_t = np.ascontiguousarray(trans.T)  # (256, S): one row per byte
+    cols: dict[tuple[int, int], np.ndarray] = {}
+
+    def distinct(lo: int, hi: int) -> np.ndarray:
+        got = cols.get((lo, hi))
+        if got is None:
+            first: dict[bytes, int] = {}
+            for b in range(lo, hi + 1):
+                first.setdefault(trans_t[b].tobytes(), b)
+            got = cols[(lo, hi)] = trans_t[sorted(first.values())]  # (u, S)
+        return got
+
+    def step(v: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        """AND over the bytes of [lo, hi] of ``v`` after that byte."""
+        return np.bitwise_and.reduce(v[distinct(lo, hi)], axis=0)  # (S, words)
+
+    def one_char(v: np.ndarray) -> np.ndarray:
+        if chars == "alnum":
+            return step(v, 0x30, 0x39) & step(v, 0x41, 0x5A) & step(v, 0x61, 0x7A)
+        if chars == "ascii":
+            return step(v, 0x20, 0x21) & step(v, 0x23, 0x5B) & step(v, 0x5D, 0x7E)
+        c1 = step(v, 0x80, 0xBF)
+        c2 = step(c1, 0x80, 0xBF)
+        c3 = step(c2, 0x80, 0xBF)
+        out = step(v, 0x20, 0x21) & step(v, 0x23, 0x5B) & step(v, 0x5D, 0x7E) & step(c1, 0xC2, 0xDF)
+        out &= step(step(c1, 0xA0, 0xBF), 0xE0, 0xE0) & step(c2, 0xE1, 0xEC)
+        out &= step(step(c1, 0x80, 0x9F), 0xED, 0xED) & step(c2, 0xEE, 0xEF)
+        out &= step(step(c2, 0x90, 0xBF), 0xF0, 0xF0) & step(c3, 0xF1, 0xF3)
+        out &= step(step(c2, 0x80, 0x8F), 0xF4, 0xF4)
+        return out
+
+    levels = [alive]
+    while len(levels) <= SLICE_MAX_CHARS:
+        nxt = alive & one_char(levels[-1])
+        if np.array_equal(nxt, levels[-1]):  # a fixpoint: every later level is the same
+            levels.extend([nxt] * (SLICE_MAX_CHARS + 1 - len(levels)))
+            break
+        levels.append(nxt)
+    return np.stack(levels)
