@@ -415,7 +415,7 @@ def generate(
     chat: bool | None = None,
     system: str | None = None,
     sampler: str = "mask",
-    speculation: str | Sequence[str] | None = None,
+    speculation: str | Sequence[str] | bool | None = "auto",
     draft_model: Any = None,
     limits: Any = None,
     progress: bool | None = None,
@@ -448,11 +448,21 @@ def generate(
         sampler: ``"mask"`` (token masking, the default), ``"awrs"`` (one sequence with AWRS
             proposals) or ``"smc"`` (AWRS-SMC with ``particles=16``, sampling the model's
             distribution over complete valid outputs; see :mod:`structgen.decoding.smc`).
-        speculation: ``None`` (default), or any of ``"jump_forward"`` (forced text fed in one pass,
-            canonically tokenized), ``"jump_forward_verified"`` (the same, verified like a draft: output
-            identical to plain decoding), ``"ngram"`` (prompt-lookup and adaptive n-gram drafts) and
-            ``"draft"`` (a smaller ``draft_model`` sharing the tokenizer; lossless acceptance). One prompt
-            at a time; see :mod:`structgen.decoding.speculative`.
+        speculation: ``"auto"`` (default): the lossless modes where they are safe, i.e. for a single
+            constrained prompt with ``sampler="mask"`` and no ``constraint_start_after``: verified
+            jump-forward (forced text tokenized canonically, checked as a free draft in the same
+            forward pass) plus verified n-gram drafts. Each draft token is accepted only if it is
+            the token plain decoding would choose there, so the output is token-identical to
+            ``speculation=None`` (greedy, and sampling with the same ``seed``) with fewer model
+            calls. A batch of up to 4 such prompts on the CPU runs row by row this way (faster than
+            one batched plain decode there); larger or GPU batches and everything else decode
+            plainly. ``None`` / ``False`` turn it off.
+            Explicit modes (one or several; batches run row by row): ``"jump_forward"`` (forced
+            text appended unverified, canonically tokenized: the tokenization can differ from plain
+            decoding), ``"jump_forward_verified"``, ``"ngram"`` (prompt-lookup and adaptive n-gram
+            drafts) and ``"draft"`` (a smaller ``draft_model`` sharing the tokenizer; lossless
+            acceptance). All modes keep the ``max_new_tokens`` guarantee; see
+            :mod:`structgen.decoding.speculative`.
         limits / progress / compile_options: passed to :func:`structgen.compile` (a progress bar is
             shown when a compile takes more than a second, unless ``progress=False``).
 
@@ -481,15 +491,19 @@ def generate(
         tokenizer,
         _request_kwargs(locals()),
     )
-    if speculation:
+    modes = _speculation_modes(speculation)
+    if modes == AUTO and sampler == "mask" and _auto_eligible(req):
+        results = _run_auto(req, temperature=temperature, top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens)
+    elif modes and modes != AUTO:
+        if sampler != "mask":
+            raise ValueError(f"speculation={speculation!r} decodes with sampler='mask' only (got {sampler!r})")
         results = _run_speculative(
             req,
-            speculation,
+            modes,
             draft_model,
             temperature=temperature,
             top_p=top_p,
             top_k=top_k,
-            seed=seed,
             max_new_tokens=max_new_tokens,
         )
     elif sampler != "mask":
@@ -503,82 +517,170 @@ def generate(
     return out if req.batch else out[0]
 
 
+AUTO = frozenset({"auto"})
+# what "auto" runs: the lossless modes (verified jump-forward + verified n-gram drafts)
+AUTO_MODES = ("jump_forward_verified", "ngram")
+AUTO_MAX_BATCH = 4  # "auto" decodes batches up to this size row by row with speculation (CPU only)
+_OFF = ("off", "none", "")
+
+
+def _speculation_modes(speculation: Any) -> frozenset[str]:
+    """``speculation=`` as a set of modes: empty (off), :data:`AUTO`, or checked explicit modes."""
+    from structgen.decoding.speculative import MODES
+
+    if speculation is None or speculation is False:
+        return frozenset()
+    if speculation is True:
+        return AUTO
+    if isinstance(speculation, str):
+        if speculation.lower() in _OFF:
+            return frozenset()
+        if speculation == "auto":
+            return AUTO
+        speculation = [speculation]
+    modes = frozenset(speculation)
+    unknown = modes - set(MODES) - {"jump_forward_verified"}
+    if unknown:
+        raise ValueError(
+            f"unknown speculation mode(s) {sorted(unknown)}; choose from {sorted(MODES)}, "
+            "'jump_forward_verified', 'auto' or None"
+        )
+    if "jump_forward" in modes and "jump_forward_verified" in modes:
+        raise ValueError("pass one of 'jump_forward' and 'jump_forward_verified', not both")
+    return modes
+
+
+def _auto_eligible(req: _Request) -> bool:
+    """Where ``speculation="auto"`` is on: constrained rows without start_after or dead-end-prone value
+    checks, and either one prompt or a small batch on the CPU (there, rows one after another with speculation beat one batched
+    plain decode; see docs/generate.md, Speculation)."""
+    n = len(req.rows)
+    small_cpu_batch = n <= AUTO_MAX_BATCH and str(getattr(req.loaded, "device", "cpu")).startswith("cpu")
+    return (
+        (n == 1 or small_cpu_batch)
+        and all(c is not None for c in req.constraints)
+        and all(r.matcher is not None and not r.start_after for r in req.rows)
+        # value checks that can dead-end (uniqueItems, ...) need the batched loop's backtracking
+        and not any(getattr(r.matcher.engine, "may_dead_end", False) for r in req.rows)
+    )
+
+
+def _run_auto(
+    req: _Request, *, temperature: float, top_p: float | None, top_k: int | None, max_new_tokens: int
+) -> list[GenerationResult]:
+    """:data:`AUTO_MODES` row by row; a row the speculative loop cannot finish is decoded plainly."""
+    from structgen.decoding.autoregressive import BatchDecoder
+    from structgen.decoding.speculative import speculative_generate
+
+    out = []
+    for row, constraint in zip(req.rows, req.constraints):
+        assert constraint is not None  # checked by _auto_eligible; narrows the type
+        state = row.generator.get_state() if row.generator is not None else None
+        res = speculative_generate(
+            req.loaded,
+            list(row.prompt_ids),
+            row.matcher,
+            mode=("jump_forward", "ngram"),
+            jump_verify=True,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            generator=row.generator,
+        )
+        if res.stop_reason != "error" and (res.matcher.is_accepting() or res.matcher.is_terminated()):
+            try:
+                out.append(_speculative_result(req, row, constraint, res, list(AUTO_MODES)))
+                continue
+            except GenerationError:
+                pass
+        # a dead end, an unsupported cache or an output that does not validate: decode this row again
+        # plainly (fresh matcher, same random stream), so "auto" never fails where plain would not
+        row.matcher = constraint.compiled.matcher()
+        if state is not None:
+            row.generator.set_state(state)
+        dec = req.decoder
+        plain = BatchDecoder(
+            dec.model, dec.vocab, [row], dec.params, pad_id=dec.pad_id, tokenize_bytes=dec._tokenize_bytes
+        )
+        plain.run()
+        out.append(_finish_row(row, constraint, plain.stats, req.compile_seconds, req.t0))
+    return out
+
+
+def _speculative_result(
+    req: _Request, row: Any, constraint: Constraint | None, res: Any, modes: list[str]
+) -> GenerationResult:
+    value = constraint.parse(res.text) if constraint is not None else res.text
+    return GenerationResult(
+        value=value,
+        text=res.text,
+        constrained_text=res.text,
+        reasoning="",
+        token_ids=list(res.token_ids),
+        stop_reason=res.stop_reason,
+        prompt_tokens=len(row.prompt_ids),
+        completion_tokens=len(res.token_ids),
+        budget_rejections=res.steered,
+        compile_seconds=req.compile_seconds,
+        prefill_seconds=res.prefill_seconds,
+        decode_seconds=res.seconds - res.prefill_seconds,
+        total_seconds=time.perf_counter() - req.t0,
+        extra={
+            "speculation": modes,
+            "forward_passes": res.forward_passes,
+            "drafted": res.drafted,
+            "accepted": res.accepted,
+            "jumped": res.jumped,
+        },
+    )
+
+
 def _run_speculative(
     req: _Request,
-    speculation: str | Sequence[str],
+    modes: frozenset[str],
     draft_model: Any,
     *,
     temperature: float,
     top_p: float | None,
     top_k: int | None,
-    seed: int | None,
     max_new_tokens: int,
 ) -> list[GenerationResult]:
-    """``speculation=...``: one row through :func:`structgen.decoding.speculative.speculative_generate`."""
-    import torch
+    """Explicit ``speculation=...``: each row through :func:`structgen.decoding.speculative.speculative_generate`."""
+    from structgen.decoding.speculative import speculative_generate
 
-    from structgen.decoding.speculative import MODES, speculative_generate
-
-    modes = {speculation} if isinstance(speculation, str) else set(speculation)
     verify = "jump_forward_verified" in modes
-    if verify:
-        modes = (modes - {"jump_forward_verified"}) | {"jump_forward"}
-    unknown = modes - set(MODES)
-    if unknown:
-        raise ValueError(
-            f"unknown speculation mode(s) {sorted(unknown)}; choose from {sorted(MODES)} or 'jump_forward_verified'"
-        )
-    if len(req.rows) != 1:
-        raise ValueError("speculation= decodes one prompt at a time; pass a single prompt")
-    if "draft" in modes and draft_model is None:
+    loop_modes = (set(modes) - {"jump_forward_verified"}) | ({"jump_forward"} if verify else set())
+    if "draft" in loop_modes and draft_model is None:
         raise ValueError("speculation='draft' needs draft_model= (a smaller model sharing the tokenizer)")
-    row, constraint = req.rows[0], req.constraints[0]
-    if row.start_after:
+    if any(r.start_after for r in req.rows):
         raise ValueError("speculation= does not support constraint_start_after")
-    gen = torch.Generator().manual_seed(seed) if seed is not None else None
-    res = speculative_generate(
-        req.loaded,
-        list(row.prompt_ids),
-        row.matcher,
-        mode=tuple(sorted(modes)),
-        draft_model=draft_model,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        top_p=top_p,
-        top_k=top_k,
-        generator=gen,
-        jump_verify=verify,
-    )
-    if res.error:
-        raise GenerationError(f"speculative decoding failed: {res.error}")
-    if constraint is not None and not (res.matcher.is_accepting() or res.matcher.is_terminated()):
-        raise GenerationError(
-            f"the output did not complete within max_new_tokens={max_new_tokens} under speculation "
-            f"(the speculative loop does not steer the budget yet): {res.text[:300]!r}"
+    if any(r.stop for r in req.rows):
+        raise ValueError("speculation= does not support stop= strings")
+    out = []
+    for row, constraint in zip(req.rows, req.constraints):
+        res = speculative_generate(
+            req.loaded,
+            list(row.prompt_ids),
+            row.matcher,
+            mode=tuple(sorted(loop_modes)),
+            draft_model=draft_model,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            generator=row.generator,
+            jump_verify=verify,
         )
-    value = constraint.parse(res.text) if constraint is not None else res.text
-    return [
-        GenerationResult(
-            value=value,
-            text=res.text,
-            constrained_text=res.text,
-            reasoning="",
-            token_ids=list(res.token_ids),
-            stop_reason=res.stop_reason,
-            prompt_tokens=len(row.prompt_ids),
-            completion_tokens=len(res.token_ids),
-            compile_seconds=req.compile_seconds,
-            decode_seconds=res.seconds,
-            total_seconds=time.perf_counter() - req.t0,
-            extra={
-                "speculation": sorted(modes),
-                "forward_passes": res.forward_passes,
-                "drafted": res.drafted,
-                "accepted": res.accepted,
-                "jumped": res.jumped,
-            },
-        )
-    ]
+        if res.error:
+            raise GenerationError(f"speculative decoding failed: {res.error}; output so far {res.text[:300]!r}")
+        if constraint is not None and not (res.matcher.is_accepting() or res.matcher.is_terminated()):
+            raise GenerationError(
+                f"the output did not complete within max_new_tokens={max_new_tokens} "
+                f"(stop reason {res.stop_reason!r}): {res.text[:300]!r}"
+            )
+        out.append(_speculative_result(req, row, constraint, res, sorted(modes)))
+    return out
 
 
 def _is_diffusion_model(model: Any) -> bool:

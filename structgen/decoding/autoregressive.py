@@ -34,14 +34,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from structgen.decoding.budget import CompletionOracle, oracle_for
+from structgen.decoding.budget import CompletionOracle, oracle_for, pick_within_budget
 from structgen.decoding.sampling import SamplingParams, process_logits
 from structgen.runtime.bitmask import allocate_bitmask
 
 # How many sampled-but-infeasible tokens a row may reject in one step before it takes the known
 # shortest-path token (see structgen.decoding.budget). Rejections are cheap once states are memoized.
-MAX_BUDGET_REJECTIONS = 256
-_BUDGET_STEP_SECONDS = 0.25
 MAX_BACKTRACKS = 64  # replacement tokens one row may try after dead ends, in total
 MAX_BACKTRACK_DEPTH = 8  # positions a row keeps scores for (how far back a dead end can be undone)
 
@@ -396,41 +394,15 @@ class BatchDecoder:
 
     def _pick_row(self, r: Row, keys: torch.Tensor) -> int:
         """The highest-key token that keeps the row valid within its budget (-1: none allowed)."""
-        t = int(torch.argmax(keys).item())
-        if torch.isneginf(keys[t]):
-            return -1
-        if not r.constrained or t in self.eos_ids:
-            return t
-        # valid within the budget: the token must leave a completion that fits in what remains
-        oracle = self.oracle(r)
-        eng = r.matcher.engine
-        state = r.matcher.state
-        limit = r.remaining - 1
-        hint = oracle.completion_hint(state)
-        nxt = eng.advance_token(state, t)
-        if nxt is not None and oracle.feasible(nxt, limit, hint):
-            return t
-        deadline = time.perf_counter() + _BUDGET_STEP_SECONDS
-        k = min(MAX_BUDGET_REJECTIONS, keys.shape[0])
-        top = torch.topk(keys, k)
-        for key, cand in zip(top.values.tolist(), top.indices.tolist()):
-            if key == float("-inf"):
-                break
-            if cand == t:
-                continue
-            r.steered += 1
-            if cand in self.eos_ids:
-                return int(cand)
-            nxt = eng.advance_token(state, cand)
-            if nxt is not None and oracle.feasible(nxt, limit, hint):
-                return int(cand)
-            if time.perf_counter() > deadline:
-                break
-        r.steered += 1
-        w = oracle.witness(state)
-        if w < 0 and r.matcher.is_accepting():
-            return self._eos_list[0] if self._eos_list else -1
-        return w
+        if not r.constrained:
+            t = int(torch.argmax(keys).item())
+            return -1 if torch.isneginf(keys[t]) else t
+        eos = self._eos_list[0] if self._eos_list else -1
+        t, rejections = pick_within_budget(
+            keys, self.oracle(r), r.matcher.state, r.remaining - 1, self.eos_ids, eos
+        )  # fmt: skip
+        r.steered += rejections
+        return t
 
     # ---- appending -----------------------------------------------------------------------------
     def _append(self, i: int, r: Row, t: int) -> TokenEvent | None:

@@ -328,3 +328,57 @@ def oracle_for(engine: Any, vocab: Any) -> CompletionOracle:
     while len(_oracles) > 32:
         _oracles.popitem(last=False)
     return oracle
+
+
+# ---- choosing a token under the budget --------------------------------------------------------------
+MAX_BUDGET_REJECTIONS = 256  # sampled-but-infeasible tokens one step may reject before the witness
+BUDGET_STEP_SECONDS = 0.25
+
+
+def pick_within_budget(
+    keys: Any,
+    oracle: CompletionOracle,
+    state: Hashable,
+    limit: int,
+    eos_ids: frozenset[int],
+    eos_fallback: int,
+) -> tuple[int, int]:
+    """``(token, rejections)``: the highest-key token whose successor state finishes in ``limit`` tokens.
+
+    ``keys`` is a ``(V,)`` torch tensor (masked logits for greedy, log-probs plus Gumbel noise for
+    sampling; ``-inf`` = not allowed). EOS is taken as is (allowed only in accepting states). When no
+    token among the top :data:`MAX_BUDGET_REJECTIONS` fits, the first token of the shortest known
+    completion is returned (``eos_fallback`` if ``state`` accepts and none is known; -1: nothing
+    allowed). The same rule as the batched loop's per-row choice, so both paths pick the same token.
+    """
+    t = int(keys.argmax().item())
+    if float(keys[t].item()) == float("-inf"):
+        return -1, 0
+    if t in eos_ids:
+        return t, 0
+    eng = oracle.engine
+    hint = oracle.completion_hint(state)
+    nxt = eng.advance_token(state, t)
+    if nxt is not None and oracle.feasible(nxt, limit, hint):
+        return t, 0
+    rejections = 0
+    deadline = time.perf_counter() + BUDGET_STEP_SECONDS
+    top = keys.topk(min(MAX_BUDGET_REJECTIONS, int(keys.shape[0])))
+    for key, cand in zip(top.values.tolist(), top.indices.tolist()):
+        if key == float("-inf"):
+            break
+        if cand == t:
+            continue
+        rejections += 1
+        if cand in eos_ids:
+            return int(cand), rejections
+        nxt = eng.advance_token(state, cand)
+        if nxt is not None and oracle.feasible(nxt, limit, hint):
+            return int(cand), rejections
+        if time.perf_counter() > deadline:
+            break
+    rejections += 1
+    w = oracle.witness(state)
+    if w < 0 and eng.is_accepting(state):
+        return eos_fallback, rejections
+    return w, rejections

@@ -1,4 +1,4 @@
-"""generate(..., speculation=...) routes one prompt through the speculative loop; outputs validate."""
+"""generate(..., speculation=...) routes prompts through the speculative loop; outputs validate."""
 
 from __future__ import annotations
 
@@ -56,5 +56,16 @@ def test_bad_speculation_arguments(tiny) -> None:  # type: ignore[no-untyped-def
         structgen.generate(tiny, "x", regex="a", speculation="warp")
     with pytest.raises(ValueError, match="draft_model"):
         structgen.generate(tiny, "x", regex="a", speculation="draft")
-    with pytest.raises(ValueError, match="one prompt"):
-        structgen.generate(tiny, ["x", "y"], regex="a", speculation="ngram")
+    with pytest.raises(ValueError, match="constraint_start_after"):
+        structgen.generate(tiny, "x", regex="a", speculation="ngram", constraint_start_after="</think>")
+
+
+def test_explicit_modes_run_a_batch_row_by_row(tiny64) -> None:  # type: ignore[no-untyped-def]
+    prompts = ["Describe a person as JSON.", "Another person, please."]
+    plain = structgen.generate(tiny64, prompts, json_schema=SCHEMA, max_new_tokens=40, return_result=True)
+    fast = structgen.generate(
+        tiny64, prompts, json_schema=SCHEMA, max_new_tokens=40, return_result=True, speculation="ngram"
+    )
+    for p, f in zip(plain, fast):
+        assert f.token_ids == p.token_ids and f.extra["speculation"] == ["ngram"]
+        jsonschema.validate(json.loads(f.text), SCHEMA)

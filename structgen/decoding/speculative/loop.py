@@ -25,12 +25,13 @@ from typing import Any
 
 import torch
 
+from structgen.decoding.budget import oracle_for, pick_within_budget
 from structgen.decoding.sampling import SamplingParams
 from structgen.decoding.speculative.draft_model import AdaptiveLength, DraftModel
 from structgen.decoding.speculative.jump_forward import Jump, TokenizeBytes, apply_jump, make_tokenize_bytes, plan_jump
 from structgen.decoding.speculative.lm_cache import CachedLM
 from structgen.decoding.speculative.ngram import NGramTable, ngram_draft, shared_table
-from structgen.decoding.speculative.verify import accept_draft, apply_masks, position_masks
+from structgen.decoding.speculative.verify import Pick, accept_draft, apply_masks, walk_draft
 
 MODES = frozenset({"jump_forward", "ngram", "draft"})
 
@@ -46,6 +47,7 @@ class SpeculativeResult:
         forward_passes: target-model calls, prefill included.
         drafted / accepted: draft tokens sent to verification / accepted by it.
         jumped: tokens appended by jump-forward without verification.
+        steered: tokens the budget check refused (as ``budget_rejections`` in generate()).
         draft_forward_passes: draft-model calls.
         seconds: wall-clock time of the decode.
         matcher: the matcher after the output (fed exactly ``token_ids``), or None.
@@ -59,6 +61,8 @@ class SpeculativeResult:
     accepted: int = 0
     jumped: int = 0
     draft_forward_passes: int = 0
+    steered: int = 0
+    prefill_seconds: float = 0.0
     seconds: float = 0.0
     error: str | None = None
     matcher: Any = None
@@ -105,8 +109,12 @@ def speculative_generate(
         mode: any of ``"jump_forward"``, ``"ngram"``, ``"draft"`` (empty: plain decoding).
         draft_model: a LoadedModel / transformers model sharing the tokenizer, or a :class:`DraftModel`
             (required for ``"draft"``).
+        max_new_tokens: the token budget, steered like the batched loop (structgen.decoding.budget): a
+            constrained output closes within it whenever plain decoding would; jumped tokens count.
         temperature, top_p, top_k: as in :class:`~structgen.decoding.sampling.SamplingParams` (0: greedy).
-        generator: the sampling stream (CPU ``torch.Generator``).
+        generator: the sampling stream (CPU ``torch.Generator``). Verified positions draw their keys
+            like the batched loop, so ``jump_verify`` / n-gram runs emit what plain decoding emits
+            for the same generator.
         num_draft_tokens: n-gram draft length, and the draft model's starting length (it adapts).
         ngram_table: the adaptive table (default: the process-wide one for this vocabulary).
         jump_verify: verify forced tokens like a draft instead of appending them unverified.
@@ -141,7 +149,8 @@ def speculative_generate(
     prompt = [int(t) for t in prompt_ids]
     out: list[int] = []
     res = SpeculativeResult(token_ids=out, text="", stop_reason="length", matcher=matcher)
-    eos = vocab.eos_ids
+    eos = frozenset(int(i) for i in vocab.eos_ids)
+    steer = _Steer(matcher, vocab, eos, max_new_tokens, res)
     stop: str | None = None
     if table is not None:
         table.observe(prompt)
@@ -164,7 +173,7 @@ def speculative_generate(
                 room = max_new_tokens - (len(out) - plan.n_replace)
                 if len(plan.tokens) > room:
                     plan = Jump(plan.n_replace, plan.tokens[:room], plan.forced)
-                if plan.tokens and apply_jump(matcher, plan):
+                if plan.tokens and steer.jump_fits(plan, len(out)) and apply_jump(matcher, plan):
                     if plan.n_replace:
                         del out[len(out) - plan.n_replace :]
                     out.extend(plan.tokens)
@@ -189,7 +198,11 @@ def speculative_generate(
                 if table is not None and ngram_len is not None:
                     extra = _ngram(base, ids + prefix, min(budget, ngram_len.k), table)
                     source = ngram_len
-                if not extra and drafter is not None:
+                if (
+                    not extra
+                    and drafter is not None
+                    and steer.may_sample_draft(base, params, budget + 1, drafter.length.k)
+                ):
                     extra, dists = drafter.propose(
                         base, ids + prefix, min(budget, drafter.length.k), params, generator, vocab.size
                     )
@@ -199,20 +212,23 @@ def speculative_generate(
                     q_rows.extend([None] * len(extra))
                 draft.extend(extra)
         # 3. verify: one forward over the uncached tail + draft, masks per position
-        draft, masks = position_masks(matcher, draft)
+        draft, masks, states = walk_draft(matcher, draft)
         q_rows = q_rows[: len(draft)]
+        tf = time.perf_counter()
         try:
             logits = target.logits(ids + draft, keep=len(draft) + 1)  # (k+1, V)
         except Exception as exc:  # noqa: BLE001 - decode time reports, never raises
             res.error = f"{type(exc).__name__}: {exc}"
             stop = "error"
             break
+        if target.forward_passes == 1:
+            res.prefill_seconds = time.perf_counter() - tf
         if logits.shape[-1] != vocab.size:
             res.error = f"the model's logits have width {logits.shape[-1]} but the vocabulary has size {vocab.size}"
             stop = "error"
             break
         apply_masks(logits, masks)
-        n_acc, nxt = accept_draft(logits, draft, params, generator, q_rows)
+        n_acc, nxt = accept_draft(logits, draft, params, generator, q_rows, pick=steer.pick(states, len(out)))
         n_model = len(draft) - len(prefix)
         res.drafted += len(draft)
         res.accepted += n_acc
@@ -250,6 +266,61 @@ def speculative_generate(
     ).decode("utf-8", errors="replace")
     res.seconds = time.perf_counter() - t0
     return res
+
+
+class _Steer:
+    """The token budget of one decode (structgen.decoding.budget), applied at every chosen position."""
+
+    # a sampled draft model's proposals are verified against the unsteered masked target, so it only
+    # drafts while every token's completion fits easily: this far (in tokens) from the budget's end
+    SAMPLED_DRAFT_MARGIN = 8
+
+    def __init__(self, matcher: Any, vocab: Any, eos: frozenset[int], max_new_tokens: int, res: SpeculativeResult):
+        self.matcher = matcher
+        self.max_new_tokens = max_new_tokens
+        self.eos = eos
+        self.eos_fallback = min(eos) if eos else -1
+        self.res = res
+        self.oracle = oracle_for(matcher.engine, vocab) if matcher is not None else None
+
+    def pick(self, states: list[Any], n_out: int) -> Pick:
+        """``pick(i, keys)`` for the verified positions: position ``i`` follows ``n_out + i`` output tokens."""
+        oracle = self.oracle
+        if oracle is None:
+            return _argmax
+
+        def choose(i: int, keys: torch.Tensor) -> int:
+            limit = self.max_new_tokens - (n_out + i) - 1
+            t, rejections = pick_within_budget(keys, oracle, states[i], limit, self.eos, self.eos_fallback)
+            self.res.steered += rejections
+            return t
+
+        return choose
+
+    def jump_fits(self, plan: Jump, n_out: int) -> bool:
+        """Whether the state after ``plan`` still finishes within the budget left after its tokens."""
+        if self.oracle is None:
+            return True
+        trial = self.matcher.fork()
+        if plan.n_replace:
+            trial.rollback(plan.n_replace)
+        if trial.accept_tokens(plan.tokens) != len(plan.tokens):
+            return False
+        left = self.max_new_tokens - (n_out - plan.n_replace + len(plan.tokens))
+        return self.oracle.feasible(trial.state, left)
+
+    def may_sample_draft(self, base: Any, params: SamplingParams, left: int, k: int) -> bool:
+        """Greedy drafts are always verified under the budget; sampled ones only far from its end
+        (``left``: tokens left at the draft's first position, ``k``: the draft length)."""
+        if params.greedy or self.oracle is None or base is None:
+            return True
+        u = self.oracle.upper_bound(base.state)
+        return u is not None and u + k + self.SAMPLED_DRAFT_MARGIN <= left
+
+
+def _argmax(_i: int, keys: torch.Tensor) -> int:
+    t = int(torch.argmax(keys))
+    return -1 if torch.isneginf(keys[t]) else t
 
 
 def _ngram(matcher: Any, ids: list[int], k: int, table: NGramTable) -> list[int]:

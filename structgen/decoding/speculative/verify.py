@@ -9,7 +9,12 @@ rows (Leviathan et al. 2023):
 * sampled draft with distribution ``q_i``: accept with ``min(1, p_i(d)/q_i(d))``, else sample from
   ``normalize(max(0, p_i - q_i))``;
 * deterministic draft (n-gram, forced text, a greedy draft model): ``q_i`` is a point mass, so accept
-  with probability ``p_i(d)``, else sample from ``p_i`` with ``d`` removed.
+  with probability ``p_i(d)``, else sample from ``p_i`` with ``d`` removed. Implemented as "sample
+  ``x ~ p_i`` with Gumbel keys, accept iff ``x == d``" (the same law), which draws the keys exactly as
+  the batched loop does: with the same generator, speculation emits the same tokens as plain decoding.
+
+The target's choice goes through a ``pick`` callback, so the decode loop can steer the token budget
+(:func:`structgen.decoding.budget.pick_within_budget`) at every verified position.
 
 If every draft token is accepted, one bonus token is sampled from ``p_{k+1}``. Either way the
 emitted tokens are distributed exactly as token-by-token sampling from the masked target.
@@ -17,7 +22,7 @@ emitted tokens are distributed exactly as token-by-token sampling from the maske
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,22 +32,34 @@ from structgen.decoding.sampling import SamplingParams, process_logits
 from structgen.runtime.bitmask import unpack_bitmask
 
 
-def position_masks(matcher: Any, draft: Sequence[int]) -> tuple[list[int], list[np.ndarray | None]]:
-    """(valid draft prefix, one ``(V,)`` bool row per position ``0..len(prefix)``); None rows = unconstrained."""
+def walk_draft(matcher: Any, draft: Sequence[int]) -> tuple[list[int], list[np.ndarray | None], list[Any]]:
+    """(valid draft prefix, one ``(V,)`` bool mask row per position ``0..len(prefix)``, the engine state
+    at each of those positions); None rows / states = unconstrained."""
     if matcher is None:
-        return [int(t) for t in draft], [None] * (len(draft) + 1)
+        return [int(t) for t in draft], [None] * (len(draft) + 1), [None] * (len(draft) + 1)
     size = matcher.vocab.size
     fork = matcher.fork()
     kept: list[int] = []
     masks: list[np.ndarray | None] = []
+    states: list[Any] = []
     for t in draft:
         row = unpack_bitmask(fork.mask_words(), size)  # (V,) bool
-        masks.append(row)
-        if not row[int(t)] or not fork.accept_token(int(t)):
-            masks.pop()
+        if not row[int(t)]:
             break
+        state = fork.state
+        if not fork.accept_token(int(t)):
+            break
+        masks.append(row)
+        states.append(state)
         kept.append(int(t))
     masks.append(unpack_bitmask(fork.mask_words(), size))
+    states.append(fork.state)
+    return kept, masks, states
+
+
+def position_masks(matcher: Any, draft: Sequence[int]) -> tuple[list[int], list[np.ndarray | None]]:
+    """(valid draft prefix, one ``(V,)`` bool row per position ``0..len(prefix)``); None rows = unconstrained."""
+    kept, masks, _ = walk_draft(matcher, draft)
     return kept, masks
 
 
@@ -69,14 +86,24 @@ def target_probs(masked_logits: torch.Tensor, params: SamplingParams) -> torch.T
     return torch.nan_to_num(torch.softmax(x, dim=-1), nan=0.0)
 
 
-def _sample(probs: torch.Tensor, generator: torch.Generator | None) -> int:
-    if float(probs.sum()) <= 0.0:
-        return -1
-    return int(torch.multinomial(probs, 1, generator=generator)[0])
-
-
 def _uniform(generator: torch.Generator | None) -> float:
     return float(torch.rand((), generator=generator, dtype=torch.float64))
+
+
+def gumbel_keys(logp: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """``(V,)`` sampling keys: argmax is a sample from ``softmax(logp)``, the descending order a sample
+    without replacement. One ``torch.rand(V)`` draw, exactly as the batched loop draws it, so both
+    loops turn the same generator stream into the same tokens."""
+    u = torch.rand(logp.shape[-1], generator=generator, device=logp.device).clamp_(min=1e-20)
+    return logp - torch.log(-torch.log(u))
+
+
+def _argmax_pick(_i: int, keys: torch.Tensor) -> int:
+    t = int(torch.argmax(keys))
+    return -1 if torch.isneginf(keys[t]) else t
+
+
+Pick = Callable[[int, torch.Tensor], int]
 
 
 def accept_draft(
@@ -85,38 +112,50 @@ def accept_draft(
     params: SamplingParams,
     generator: torch.Generator | None = None,
     draft_probs: Sequence[torch.Tensor | None] | None = None,
+    pick: Pick | None = None,
 ) -> tuple[int, int]:
     """(number of draft tokens accepted, the next token after them; -1 when no token is allowed).
 
     ``masked_logits`` has ``len(draft) + 1`` rows; ``draft_probs[i]`` is the distribution ``d_i`` was
-    drawn from (None: deterministic draft).
+    drawn from (None: deterministic draft). ``pick(i, keys)`` chooses the target's token at position
+    ``i`` from a ``(V,)`` key vector (default: argmax; the decode loop passes the budget-steered
+    choice). For greedy and deterministic drafts the target's own choice is made at every position
+    (greedy: the masked argmax; sampling: Gumbel keys, i.e. a sample from ``p_i``) and the draft token
+    is accepted iff it equals that choice, which is the lossless rule for a point-mass draft
+    (acceptance probability ``p_i(d)``, the rejection sample ``p_i`` without ``d``) and consumes one
+    key draw per emitted token, like plain decoding.
     """
+    choose = pick or _argmax_pick
     k = len(draft)
+    dead = torch.isneginf(masked_logits).all(dim=-1)  # (k+1,)
     if params.greedy:
         for i in range(k + 1):
-            row = masked_logits[i]
-            best = int(torch.argmax(row))
-            if torch.isneginf(row[best]):
+            if bool(dead[i]):
                 return i, -1
-            if i == k or best != int(draft[i]):
-                return i, best
+            c = choose(i, masked_logits[i])
+            if i == k or c != int(draft[i]):
+                return i, c
         raise AssertionError("unreachable")  # pragma: no cover
-    probs = target_probs(masked_logits, params)  # (k+1, V)
-    for i, d in enumerate(draft):
-        d = int(d)
-        p = probs[i]
-        q = draft_probs[i] if draft_probs is not None else None
+    x = process_logits(masked_logits, params)
+    if masked_logits.dtype == torch.float64:
+        x = x.double()
+    logp = torch.log_softmax(x, dim=-1)  # (k+1, V)
+    for i in range(k + 1):
+        if bool(dead[i]):
+            return i, -1
+        q = draft_probs[i] if (draft_probs is not None and i < k) else None
         if q is None:
-            if _uniform(generator) < float(p[d]):
-                continue
-            residual = p.clone()
-            residual[d] = 0.0
-        else:
-            qd = float(q[d])
-            if qd > 0.0 and _uniform(generator) < min(1.0, float(p[d]) / qd):
-                continue
-            residual = torch.clamp(p - q.to(p.dtype), min=0.0)
+            c = choose(i, gumbel_keys(logp[i], generator))
+            if i == k or c != int(draft[i]):
+                return i, c
+            continue
+        d = int(draft[i])
+        p = torch.nan_to_num(logp[i].exp(), nan=0.0)
+        qd = float(q[d])
+        if qd > 0.0 and _uniform(generator) < min(1.0, float(p[d]) / qd):
+            continue
+        residual = torch.clamp(p - q.to(p.dtype), min=0.0)
         if float(residual.sum()) <= 0.0:
             residual = p
-        return i, _sample(residual, generator)
-    return k, _sample(probs[k], generator)
+        return i, choose(i, gumbel_keys(torch.log(residual / residual.sum()), generator))
+    raise AssertionError("unreachable")  # pragma: no cover

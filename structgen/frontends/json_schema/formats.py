@@ -10,6 +10,7 @@ Formats not listed here are annotations (ignored, and reported by ``explain``).
 from __future__ import annotations
 
 import re
+import warnings
 
 _D = "[0-9]"
 _LEAP = "(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)"
@@ -102,10 +103,12 @@ _COMPILED = {name: re.compile(rx) for name, rx in FORMATS.items()}
 
 def _is_regex(value: str) -> bool:
     """ECMA-262 regex syntax, approximated as jsonschema's own check does (Python ``re`` compiles it)."""
-    try:
-        re.compile(value)
-    except (re.error, RecursionError, OverflowError):
-        return False
+    with warnings.catch_warnings():  # e.g. "possible nested set": a valid pattern, not our concern
+        warnings.simplefilter("ignore")
+        try:
+            re.compile(value)
+        except (re.error, RecursionError, OverflowError):
+            return False
     return True
 
 
