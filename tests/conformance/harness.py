@@ -234,6 +234,12 @@ def check_instance(compiled: Any, value: Any, style: Any, schema: Any = None) ->
     RANK = property_rank(schema) if schema is not None else {}
     FAILED.clear()
     steps = [0]
+    from structgen.frontends.json_schema.formatting import dumps
+
+    own = dumps(value, style if style.name != "flexible" else "default", 0)  # the instance's own key order
+    m0 = compiled.matcher()
+    if m0.accept_text(own) and m0.is_accepting():
+        return True, own
     try:
         for m, text in feed_value(compiled.matcher(), value, style, 0, steps):
             if m.is_accepting():
