@@ -14,6 +14,16 @@ of the same mask, which filters out scheduler preemption on a loaded machine; co
 measured once.
 
     python benchmarks/run.py mask --tokenizer llama3 [--suite regex] [--strings 3] [--engines ...]
+
+JSONSchemaBench per-token masks, structgen only (the method of ``json_schema_bench.py``: every
+schema compiled fresh, one ``fill_bitmask`` of a ``(1, W)`` row timed with the thread's CPU clock
+before each token of each valid instance, written with ``formatting.dumps`` in its own key order or
+else in the order the grammar takes). Each schema is compiled and run
+``--repeats`` times (per-vocabulary memos added by a run are dropped before the next, as a fresh
+worker process would have them) and each token's time is the minimum over the repeats, which
+filters out a loaded machine; the first run's figures are reported beside it:
+
+    python benchmarks/mask_bench.py --n 60 --repeats 3 [--splits Glaiveai2K,Github_easy]
 """
 
 from __future__ import annotations
@@ -513,3 +523,111 @@ def main(args: Any) -> str:
         )
         print(f"# {case.name}: {summary}", flush=True)
     return report(results, engine_names)
+
+
+def _instance_ids(c: Any, tok: Any, value: Any) -> list[int] | None:
+    """Token ids of ``value`` in the default formatting, in the instance's own key order when the
+    constraint takes it, else in the order its grammar takes (the conformance harness's emitter)."""
+    import harness  # tests/conformance
+
+    from structgen.frontends.json_schema.formatting import Style, dumps
+
+    try:
+        ids = list(tok.encode(dumps(value), add_special_tokens=False))
+    except (TypeError, ValueError):
+        return None
+    if c.matcher().accept_tokens(ids) == len(ids):
+        return ids
+    ok, text = harness.check_instance(c, value, Style(), None)
+    return list(tok.encode(text, add_special_tokens=False)) if ok and text is not None else ids
+
+
+def jsonschemabench_masks(splits: Sequence[str], n: int, repeats: int) -> str:
+    """Per-split p50/p99 of structgen's per-token mask time (µs) on JSONSchemaBench; see the module doc."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "conformance"))
+    import harness
+
+    import structgen
+    from structgen import assets
+    from structgen.runtime.trie_walk import vocab_trie
+
+    tok = assets.load_tokenizer("llama3")
+    vocab = assets.load_vocabulary("llama3")
+    bitmask = np.zeros((1, (vocab.size + 31) // 32), dtype=np.int32)  # (1, ceil(V/32)) int32
+    for _ in range(2):  # warm-up: per-vocabulary tables, the trie, numba's compiled kernels
+        warm = structgen.compile(
+            vocab, json_schema={"type": "object", "properties": {"a": {"type": "string"}}}, cache=False
+        )
+        wm = warm.matcher()
+        for t in tok.encode('{"a": "x1"}', add_special_tokens=False):
+            wm.fill_bitmask(bitmask)
+            wm.accept_token(t)
+    memo = vocab_trie(vocab).cache
+    base_keys = set(memo)
+    lines = [
+        f"first {n} schemas per split, {repeats} runs each; thread CPU time per fill_bitmask (µs)",
+        "",
+        "| split | masks | p50 (min of runs) | p99 (min of runs) | p50 (first run) | p99 (first run) | compile p50 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    pooled: tuple[list[float], list[float]] = ([], [])
+    for split in splits:
+        best: list[float] = []
+        first: list[float] = []
+        compile_ms: list[float] = []
+        for case in harness.bench_cases(split, n):
+            runs: list[list[float]] = []
+            texts: list[list[int]] | None = None
+            for _ in range(repeats):
+                for k in set(memo) - base_keys:
+                    del memo[k]
+                t0 = time.perf_counter()
+                try:
+                    c = structgen.compile(vocab, json_schema=case["schema"], cache=False)
+                except Exception:  # noqa: BLE001  (not compiled: no masks to time)
+                    break
+                compile_ms.append(1e3 * (time.perf_counter() - t0))
+                if texts is None:  # untimed, and found on a separate compile so masks stay cold
+                    found = (_instance_ids(c, tok, t["data"]) for t in case["tests"] if t["valid"])
+                    texts = [ids for ids in found if ids]
+                    c = structgen.compile(vocab, json_schema=case["schema"], cache=False)
+                times: list[float] = []
+                for ids in texts:
+                    m = c.matcher()
+                    for tid in ids:
+                        t0 = time.thread_time()
+                        m.fill_bitmask(bitmask)
+                        times.append(1e6 * (time.thread_time() - t0))
+                        if not m.accept_token(tid):
+                            break
+                runs.append(times)
+            if runs:
+                first.extend(runs[0])
+                best.extend(np.min(np.array(runs), axis=0).tolist())
+        pooled[0].extend(best)
+        pooled[1].extend(first)
+        cm = float(np.median(compile_ms)) if compile_ms else float("nan")
+        lines.append(
+            f"| {split} | {len(best)} | {_pct(best, 50):.1f} | {_pct(best, 99):.1f} | "
+            f"{_pct(first, 50):.1f} | {_pct(first, 99):.1f} | {cm:.1f} |"
+        )
+        print(lines[-1], flush=True)
+    lines.append(
+        f"| all | {len(pooled[0])} | {_pct(pooled[0], 50):.1f} | {_pct(pooled[0], 99):.1f} | "
+        f"{_pct(pooled[1], 50):.1f} | {_pct(pooled[1], 99):.1f} | |"
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description="structgen per-token masks on JSONSchemaBench dev splits")
+    ap.add_argument("--n", type=int, default=60, help="first N schemas per split")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--splits", default="Glaiveai2K,Github_trivial,Github_easy,Github_medium,JsonSchemaStore")
+    a = ap.parse_args()
+    print(jsonschemabench_masks(a.splits.split(","), a.n, a.repeats))

@@ -68,6 +68,7 @@ class NFA:
     limit: int
     what: str = ""
     limits: Limits | None = None  # for And/Not fragments (their sub-automata); default limits if None
+    codepoints: bool = False  # edges over code points (one edge per range) instead of UTF-8 bytes
     edges: list[list[tuple[int, int, int]]] = field(default_factory=list)
     eps: list[list[int]] = field(default_factory=list)
 
@@ -125,6 +126,8 @@ class NFA:
                 self.eps[x].append(end)
             return end
         if isinstance(node, And | Not):
+            if self.codepoints:
+                raise TypeError("intersection/complement nodes need a byte NFA")
             return self._boolean(node, start)
         raise TypeError(f"unknown regex node {node!r}")
 
@@ -160,6 +163,9 @@ class NFA:
         end = self.new_state()
         if not ranges:
             return end  # unreachable end: matches nothing
+        if self.codepoints:
+            self.edges[start].extend((lo, hi, end) for lo, hi in ranges)
+            return end
         start_edges, inner, count = _charset_plan(ranges)
         base = self.num_states - 1  # local id k (k>=1) -> base + k
         for _ in range(count):
@@ -191,16 +197,18 @@ def estimate_states(node: Node) -> int:
 
 
 def build_nfa(
-    nodes: list[Node], limit: int, what: str = "", limits: Limits | None = None
+    nodes: list[Node], limit: int, what: str = "", limits: Limits | None = None, codepoints: bool = False
 ) -> tuple[NFA, int, list[int]]:
     """One NFA for several ASTs sharing a start state; returns (nfa, start, end state per node).
 
     ``limits`` bounds the sub-automata of intersection/complement nodes (default limits if None).
+    ``codepoints``: edges over code-point ranges (no And/Not nodes); the size check still uses the
+    byte NFA's estimate, so both kinds refuse the same patterns.
     """
     est = 1 + sum(estimate_states(n) for n in nodes)
     if est > limit:
         raise LimitExceeded("max_nfa_states", est, limit, what)
-    nfa = NFA(limit=limit, what=what, limits=limits)
+    nfa = NFA(limit=limit, what=what, limits=limits, codepoints=codepoints)
     start = nfa.new_state()
     ends = []
     for node in nodes:

@@ -171,9 +171,25 @@ class CheckedEngine:
         words = out.view(np.uint32)
         tb = self._token_bytes
         feed = self.feed
-        for t in ids.tolist():
-            if feed(trk, tb[t]) is None:
-                words[t >> 5] &= np.uint32(~(1 << (t & 31)) & 0xFFFFFFFF)
+        if ids.size < 3:
+            for t in ids.tolist():
+                if feed(trk, tb[t]) is None:
+                    words[t >> 5] &= np.uint32(~(1 << (t & 31)) & 0xFFFFFFFF)
+        else:
+            # The tracker is streaming, so a token is fed as its first byte, then the rest. The
+            # first byte is shared by many candidates and is often the one that completes a value
+            # (a closing quote, a delimiter after a number): its checks then run once per byte
+            # value, not once per token, and a first byte that fails rejects all its tokens.
+            heads: dict[int, _Trk | None] = {}
+            for t in ids.tolist():
+                data = tb[t]
+                b0 = data[0]
+                if b0 in heads:
+                    head = heads[b0]
+                else:
+                    head = heads[b0] = feed(trk, data[:1])
+                if head is None or (len(data) > 1 and feed(head, data[1:]) is None):
+                    words[t >> 5] &= np.uint32(~(1 << (t & 31)) & 0xFFFFFFFF)
         out.setflags(write=False)
         return out
 

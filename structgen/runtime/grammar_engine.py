@@ -40,8 +40,17 @@ from structgen.automaton.dfa import LexerDFA
 from structgen.automaton.earley import EarleySet, EarleyTables
 from structgen.limits import Limits
 from structgen.runtime.bitmask import bitmask_width
-from structgen.runtime.grammar_masks import Crossing, Level, TokenSet, group_crossings, token_set, union
-from structgen.runtime.trie_walk import LexerTables, WalkTrie, terminal_words, vocab_trie, walk
+from structgen.runtime.grammar_masks import (
+    EMPTY,
+    SMALL_SET,
+    Crossing,
+    Level,
+    TokenSet,
+    group_crossings,
+    small_set,
+    union,
+)
+from structgen.runtime.trie_walk import LexerTables, WalkTrie, subtree_words, terminal_words, vocab_trie, walk
 from structgen.vocab.vocabulary import Vocabulary
 
 Thread = tuple[EarleySet, int]
@@ -252,11 +261,14 @@ class GrammarEngine:
         a = self._a_words.get(a_bits)
         if a is None:
             a = self._a_words[a_bits] = terminal_words([a_bits], self._lex.words)[0]
-        ids, whole, cn, cs = walk(trie, roots, q0, self._lex, a)
-        inside = token_set(ids, self.vocab.size)
-        if whole.size:
-            inside = union(self._subtree_set(trie, whole), inside, self.width)
-        return inside, cn, cs
+        r = walk(trie, roots, q0, self._lex, a, self.width)
+        if r.n_inside <= SMALL_SET and r.n_inside == r.ids.size:  # a few direct ids: a sparse set
+            inside = small_set(r.ids.tolist())
+        else:
+            inside = TokenSet(r.words, EMPTY.idx, EMPTY.vals, r.n_inside)
+        if r.whole.size:
+            inside = union(self._subtree_set(trie, r.whole), inside, self.width)
+        return inside, r.cross_nodes, r.cross_states
 
     def _groups(self, nodes: np.ndarray, states: np.ndarray, a_bits: int) -> tuple[tuple[int, int], ...]:
         groups = []
@@ -287,11 +299,12 @@ class GrammarEngine:
         return lv
 
     def _subtree_set(self, trie: WalkTrie, nodes: np.ndarray) -> TokenSet:
-        """The tokens of the subtrees of ``nodes``, memoized on the (per-vocabulary) trie."""
+        """The tokens of the subtrees of ``nodes`` (int32), memoized on the (per-vocabulary) trie."""
         key = ("set", nodes.tobytes())
         got = trie.cache.get(key)
         if got is None:
-            got = trie.cache[key] = token_set(trie.subtree_ids(nodes), self.vocab.size)
+            words, count = subtree_words(trie, nodes, self.width)
+            got = trie.cache[key] = TokenSet(words, EMPTY.idx, EMPTY.vals, count) if count else EMPTY
         return got  # type: ignore[no-any-return]
 
     def _level(self, node: int, a_bits: int) -> Level:

@@ -24,8 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from structgen.runtime.bitmask import bitmask_width
-
 
 @dataclass(frozen=True, eq=False)
 class TokenSet:
@@ -52,38 +50,23 @@ class TokenSet:
 
 
 EMPTY = TokenSet(None, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint32), 0)
-_SMALL = 48  # below this many ids (or crossing nodes), Python loops are cheaper than numpy calls
+SMALL_SET = 48  # below this many ids (or crossing nodes), Python loops are cheaper than numpy calls
 
 
-def token_set(token_ids: np.ndarray, vocab_size: int) -> TokenSet:
-    """Pack ``token_ids`` (any order, no duplicates needed) into the cheapest TokenSet form."""
-    w = bitmask_width(vocab_size)
-    ids = np.asarray(token_ids, dtype=np.int64)
-    if ids.size == 0:
+def small_set(token_ids: list[int]) -> TokenSet:
+    """A sparse TokenSet of a few distinct ids (at most ``SMALL_SET``), built with plain Python."""
+    if not token_ids:
         return EMPTY
-    empty_i, empty_v = EMPTY.idx, EMPTY.vals
-    if ids.size <= _SMALL:  # a handful of ids: plain Python beats a dozen tiny numpy calls
-        by_word: dict[int, int] = {}
-        for t in ids.tolist():
-            by_word[t >> 5] = by_word.get(t >> 5, 0) | (1 << (t & 31))
-        words = sorted(by_word)
-        return TokenSet(
-            None,
-            np.array(words, dtype=np.int64),
-            np.array([by_word[k] for k in words], dtype=np.uint32),
-            len(set(ids.tolist())),
-        )
-    if ids.size * 8 > w:
-        allowed = np.zeros(w * 32, dtype=bool)
-        allowed[ids] = True
-        dense = np.packbits(allowed.reshape(w, 32), axis=-1, bitorder="little").view(np.uint32).reshape(w)
-        return TokenSet(np.ascontiguousarray(dense), empty_i, empty_v, int(ids.size))
-    ids = np.sort(ids)
-    word = ids >> 5
-    bits = (np.uint32(1) << (ids & 31).astype(np.uint32)).astype(np.uint32)
-    starts = np.flatnonzero(np.diff(word, prepend=-1))
-    vals = np.bitwise_or.reduceat(bits, starts).astype(np.uint32)
-    return TokenSet(None, word[starts].copy(), vals, int(ids.size))
+    by_word: dict[int, int] = {}
+    for t in token_ids:
+        by_word[t >> 5] = by_word.get(t >> 5, 0) | (1 << (t & 31))
+    words = sorted(by_word)
+    return TokenSet(
+        None,
+        np.array(words, dtype=np.int64),
+        np.array([by_word[k] for k in words], dtype=np.uint32),
+        len(token_ids),
+    )
 
 
 def union(a: TokenSet, b: TokenSet, width: int) -> TokenSet:
@@ -123,7 +106,7 @@ class Crossing:
     lexeme" state starting with that byte.
     """
 
-    nodes: np.ndarray  # (n,) int64, sorted
+    nodes: np.ndarray  # (n,) int32, sorted
 
 
 def group_crossings(
@@ -132,17 +115,25 @@ def group_crossings(
     """Group crossing nodes by their boundary terminal set ``accepts[state] & A``."""
     if nodes.size == 0:
         return []
-    if nodes.size <= _SMALL:
+    if nodes.size <= SMALL_SET:
         small: dict[int, list[int]] = {}
         for n, st in zip(nodes.tolist(), states.tolist(), strict=True):
             small.setdefault(accepts[st] & a_bits, []).append(n)
-        return [(ts, np.array(sorted(ns), dtype=np.int64)) for ts, ns in small.items()]
-    uniq, inv = np.unique(states, return_inverse=True)
-    by_set: dict[int, list[int]] = {}
-    for i, s in enumerate(uniq.tolist()):
-        by_set.setdefault(accepts[s] & a_bits, []).append(i)
-    out = []
-    for ts, members in by_set.items():
-        sel = np.isin(inv, members) if len(members) > 1 else inv == members[0]
-        out.append((ts, np.sort(nodes[sel])))
-    return out
+        return [(ts, np.array(sorted(ns), dtype=np.int32)) for ts, ns in small.items()]
+    present = np.flatnonzero(np.bincount(states))  # the distinct boundary states (a few)
+    group_of: dict[int, int] = {}
+    sets: list[int] = []
+    table = np.zeros(int(present[-1]) + 1, dtype=np.int64)  # boundary state -> group index
+    for st in present.tolist():
+        ts = accepts[st] & a_bits
+        g = group_of.get(ts)
+        if g is None:
+            g = group_of[ts] = len(sets)
+            sets.append(ts)
+        table[st] = g
+    if len(sets) == 1:
+        return [(sets[0], np.sort(nodes))]
+    gid = table[states]
+    order = np.lexsort((nodes, gid))  # by group, then node
+    parts = np.split(nodes[order], np.cumsum(np.bincount(gid, minlength=len(sets)))[:-1])
+    return list(zip(sets, parts, strict=True))

@@ -36,14 +36,17 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from structgen.vocab.vocabulary import Vocabulary
 
 __all__ = [
+    "BIG_SUBTREE",
+    "WalkResult",
     "WalkTrie",
+    "subtree_words",
     "vocab_trie",
     "concat_tries",
     "walk",
@@ -256,7 +259,7 @@ def vocab_trie(vocab: Vocabulary) -> WalkTrie:
         # the subtrees a string body skips whole (every slice root; every printable-ASCII root),
         # as sorted node ids: the keys under which callers memoize their token sets
         n = np.cumsum([len(p.roots) for p in parts])
-        got.cache["slice_roots"] = tuple(got.roots[: n[k]].astype(np.int64) for k in (2, 1, 0))
+        got.cache["slice_roots"] = tuple(got.roots[: n[k]] for k in (2, 1, 0))
     return got  # type: ignore[no-any-return]
 
 
@@ -320,8 +323,6 @@ def walk_kernel(
     slice_rest: Any,
     ascii_rest: Any,
     alnum_rest: Any,
-    roots: Any,
-    q0: int,
     trans: Any,
     alive: Any,
     accept: Any,
@@ -330,24 +331,34 @@ def walk_kernel(
     g_alnum: Any,
     num_states: int,
     nw: int,
-    a: Any,
     stack: Any,
     out_ids: Any,
     out_node: Any,
     out_state: Any,
     out_skip: Any,
-) -> tuple[int, int, int]:
-    """Walk the subtrees of ``roots`` from lexer state ``q0``; returns (#ids, #crossings, #subtrees).
+    big: int,
+    roots: Any,
+    q0: int,
+    a: Any,
+    words: Any,
+) -> tuple[int, int, int, int]:
+    """Walk the subtrees of ``roots`` from lexer state ``q0``.
 
-    The first seven arguments are the trie's arrays, then the :class:`LexerTables` arrays and ``a``,
-    the ``nw`` words of the parser's acceptable terminals ``A``. A node whose state keeps a terminal
-    of ``A`` alive is inside (its tokens go to ``out_ids``), unless its subtree is a slice subtree
-    whose every remainder keeps one alive (``G_k`` with ``k = slice_rest``): then the whole subtree
-    is inside (the node goes to ``out_skip``). A node whose byte ends a complete lexeme of ``A`` is a
-    crossing (node and boundary state to ``out_node``/``out_state``). ``stack`` holds the state
-    above each depth (``max_depth + 1``).
+    Returns ``(#direct ids, #tokens of small skipped subtrees, #crossings, #big skipped subtrees)``.
+    The arguments: the trie's arrays; the :class:`LexerTables` arrays; scratch and output buffers
+    and ``big`` (all fixed per trie, lexer and thread, see :func:`_prefix`); then the walk's own:
+    ``roots``, ``q0``, ``a`` (the ``nw`` words of the parser's acceptable terminals ``A``) and the
+    zeroed output row ``words``. A node whose state keeps a terminal
+    of ``A`` alive is inside: its tokens go to ``out_ids`` and to the bitmask ``words``; unless its
+    subtree is a slice subtree whose every remainder keeps one alive (``G_k`` with ``k =
+    slice_rest``): then the whole subtree is inside; a root, or a subtree of more than ``big``
+    tokens, goes to ``out_skip`` (the caller ORs a memoized set: in a string body the skipped roots
+    are the same few sets every time), a smaller one has its tokens set in ``words``. A
+    node whose byte ends a complete lexeme of ``A`` is a crossing (node and boundary state to
+    ``out_node``/``out_state``). ``stack`` holds the state above each depth (``max_depth + 1``).
     """
     n_ids = 0
+    n_sub = 0
     n_cross = 0
     n_skip = 0
     for r in roots:
@@ -390,13 +401,23 @@ def walk_kernel(
                                 whole = True
                                 break
                 if whole:
-                    out_skip[n_skip] = i
-                    n_skip += 1
+                    lo = tok_start[i]
+                    hi = tok_start[end[i]]
+                    if d == 0 or hi - lo > big:
+                        out_skip[n_skip] = i
+                        n_skip += 1
+                    else:
+                        for t in range(lo, hi):
+                            tid = ids[t]
+                            words[tid >> 5] |= 1 << (tid & 31)
+                        n_sub += hi - lo
                     i = end[i]
                     continue
                 stack[d + 1] = ns
                 for t in range(tok_start[i], tok_start[i + 1]):
-                    out_ids[n_ids] = ids[t]
+                    tid = ids[t]
+                    words[tid >> 5] |= 1 << (tid & 31)
+                    out_ids[n_ids] = tid
                     n_ids += 1
                 i += 1
             else:
@@ -407,23 +428,62 @@ def walk_kernel(
                         n_cross += 1
                         break
                 i = end[i]
-    return n_ids, n_cross, n_skip
+    return n_ids, n_sub, n_cross, n_skip
 
 
-def _load_numba() -> Callable[..., tuple[int, int, int]] | None:
+def subtree_kernel(end: Any, tok_start: Any, ids: Any, nodes: Any, words: Any) -> int:
+    """Set in ``words`` the token ids of the subtrees of ``nodes``; returns how many were set."""
+    n = 0
+    for i in nodes:
+        lo = tok_start[i]
+        hi = tok_start[end[i]]
+        for t in range(lo, hi):
+            tid = ids[t]
+            words[tid >> 5] |= 1 << (tid & 31)
+        n += hi - lo
+    return n
+
+
+# Skipped subtrees below the roots with more tokens than this are returned as nodes (the caller
+# ORs a memoized token set); smaller ones are set bit by bit in the walk, cheaper than a dictionary
+# lookup and an OR over the whole row. Skipped roots are always returned as nodes.
+BIG_SUBTREE = 1024
+
+
+class WalkResult(NamedTuple):
+    """What :func:`walk` found: inside tokens (``words``, ``ids``, ``n_inside``), skipped subtrees,
+    crossings.
+
+    ``words``: ``(W,)`` uint32, the inside tokens as a bitmask row (direct tokens and small skipped
+    subtrees); ``ids``: the direct inside token ids only; ``n_inside``: every token set in ``words``
+    (so ``n_inside == len(ids)`` when no small subtree was skipped); ``whole``: skipped roots
+    and big subtree nodes, whose tokens are inside too but not in ``words``; ``cross_nodes``/``cross_states``:
+    crossing nodes and their boundary lexer states.
+    """
+
+    words: np.ndarray  # (W,) uint32
+    ids: np.ndarray  # (n,) int32
+    n_inside: int
+    whole: np.ndarray  # (k,) int32
+    cross_nodes: np.ndarray  # (c,) int32
+    cross_states: np.ndarray  # (c,) int32
+
+
+def _load_numba() -> tuple[Callable[..., Any], Callable[..., Any]] | None:
     if os.environ.get("STRUCTGEN_NO_NUMBA"):
         return None
     try:
         import numba
     except ImportError:
         return None
-    return numba.njit(cache=True, nogil=True)(walk_kernel)  # type: ignore[no-any-return]
+    jit = numba.njit(cache=True, nogil=True)
+    return jit(walk_kernel), jit(subtree_kernel)
 
 
-_JIT: list[Callable[..., tuple[int, int, int]] | None] = []  # loaded on first use: numba is a heavy import
+_JIT: list[tuple[Callable[..., Any], Callable[..., Any]] | None] = []  # loaded on first use: numba is a heavy import
 
 
-def _jit() -> Callable[..., tuple[int, int, int]] | None:
+def _jit() -> tuple[Callable[..., Any], Callable[..., Any]] | None:
     if not _JIT:
         _JIT.append(_load_numba())
     return _JIT[0]
@@ -435,43 +495,32 @@ def numba_enabled() -> bool:
 
 
 class _Buffers(threading.local):
-    """Output buffers of the compiled kernel, reused per thread (results are copied out)."""
+    """Per thread: output buffers of the compiled kernel for the last trie (results are copied
+    out) and the kernel's leading arguments for the last (trie, lexer) pair."""
 
     def __init__(self) -> None:
         self.trie: WalkTrie | None = None
+        self.lexer: LexerTables | None = None
         self.bufs: tuple[np.ndarray, ...] = ()
+        self.prefix: tuple[Any, ...] = ()
 
 
 _buffers = _Buffers()
+_EMPTY32 = np.zeros(0, dtype=np.int32)
+_INT32 = np.dtype(np.int32)
 
 
-def walk(
-    trie: WalkTrie,
-    roots: np.ndarray,
-    q0: int,
-    lexer: LexerTables,
-    a_words: np.ndarray,
-    *,
-    use_numba: bool | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(inside token ids, inside subtrees, crossing nodes, boundary states) of ``roots`` from ``q0``.
-
-    ``a_words``: ``(lexer.words,)`` uint64, the acceptable terminals. ``use_numba=None`` picks the
-    compiled kernel when numba is available; ``False`` runs the same function as Python.
-    """
-    if trie.num_nodes == 0 or roots.size == 0:
-        e = np.zeros(0, dtype=np.int64)
-        return e, e, e, e
-    jit = _jit() if use_numba is None or use_numba else None
-    if use_numba and jit is None:
-        raise RuntimeError("numba is not available")
-    if jit is not None:
-        if _buffers.trie is not trie:  # per thread, for the last trie: (ids, nodes, states, skipped, stack)
-            n = trie.num_nodes
-            _buffers.bufs = tuple(np.empty(k, dtype=np.int32) for k in (trie.ids.shape[0], n, n, n, trie.max_depth + 1))
-            _buffers.trie = trie
-        out_ids, out_node, out_state, out_skip, stack = _buffers.bufs
-        n_ids, n_cross, n_skip = jit(
+def _prefix(trie: WalkTrie, lexer: LexerTables) -> tuple[Any, ...]:
+    """The kernel's arguments that depend only on the trie, the lexer and the thread."""
+    buf = _buffers
+    if buf.trie is not trie:
+        n = trie.num_nodes
+        buf.bufs = tuple(np.empty(k, dtype=np.int32) for k in (trie.ids.shape[0], n, n, n, trie.max_depth + 1))
+        buf.trie = trie
+        buf.lexer = None
+    if buf.lexer is not lexer:
+        out_ids, out_node, out_state, out_skip, stack = buf.bufs
+        buf.prefix = (
             trie.byte,
             trie.depth,
             trie.end,
@@ -480,8 +529,6 @@ def walk(
             trie.slice_rest,
             trie.ascii_rest,
             trie.alnum_rest,
-            roots.astype(np.int32, copy=False),
-            q0,
             lexer.trans,
             lexer.alive,
             lexer.accept,
@@ -490,26 +537,61 @@ def walk(
             lexer.g_alnum,
             lexer.num_states,
             lexer.words,
-            a_words,
             stack,
             out_ids,
             out_node,
             out_state,
             out_skip,
+            BIG_SUBTREE,
         )
-        return (
-            out_ids[:n_ids].astype(np.int64),
-            out_skip[:n_skip].astype(np.int64),
-            out_node[:n_cross].astype(np.int64),
-            out_state[:n_cross].copy(),
+        buf.lexer = lexer
+    return buf.prefix
+
+
+def walk(
+    trie: WalkTrie,
+    roots: np.ndarray,
+    q0: int,
+    lexer: LexerTables,
+    a_words: np.ndarray,
+    width: int,
+    *,
+    use_numba: bool | None = None,
+) -> WalkResult:
+    """Classify the subtrees of ``roots`` from lexer state ``q0`` (see :func:`walk_kernel`).
+
+    ``a_words``: ``(lexer.words,)`` uint64, the acceptable terminals; ``width``: bitmask words
+    (``ceil(V / 32)``). ``use_numba=None`` picks the compiled kernel when numba is available;
+    ``False`` runs the same function as Python.
+    """
+    if trie.num_nodes == 0 or roots.size == 0:
+        return WalkResult(np.zeros(width, dtype=np.uint32), _EMPTY32, 0, _EMPTY32, _EMPTY32, _EMPTY32)
+    jit = _jit() if use_numba is None or use_numba else None
+    if use_numba and jit is None:
+        raise RuntimeError("numba is not available")
+    if jit is not None:
+        pre = _prefix(trie, lexer)
+        words = np.zeros(width, dtype=np.uint32)  # (W,) uint32
+        n_ids, n_sub, n_cross, n_skip = jit[0](
+            *pre, roots if roots.dtype is _INT32 else roots.astype(np.int32), q0, a_words, words
+        )
+        out_ids, out_node, out_state, out_skip = pre[17:21]
+        return WalkResult(
+            words,
+            out_ids[:n_ids].copy(),
+            n_ids + n_sub,
+            out_skip[:n_skip].copy() if n_skip else _EMPTY32,
+            out_node[:n_cross].copy() if n_cross else _EMPTY32,
+            out_state[:n_cross].copy() if n_cross else _EMPTY32,
         )
     lx = lexer.as_lists()
+    py_words: list[int] = [0] * width
     py_ids: list[int] = [0] * trie.ids.shape[0]
     py_node: list[int] = [0] * trie.num_nodes
     py_state: list[int] = [0] * trie.num_nodes
     py_skip: list[int] = [0] * trie.num_nodes
     b, dp, en, ts, ids, sr, ar, nr = trie.lists
-    n_ids, n_cross, n_skip = walk_kernel(
+    n_ids, n_sub, n_cross, n_skip = walk_kernel(
         b,
         dp,
         en,
@@ -518,8 +600,6 @@ def walk(
         sr,
         ar,
         nr,
-        roots.tolist(),
-        q0,
         lx["trans"],
         lx["alive"],
         lx["accept"],
@@ -528,19 +608,43 @@ def walk(
         lx["g_alnum"],
         lexer.num_states,
         lexer.words,
-        a_words.tolist(),
         [0] * (trie.max_depth + 1),
         py_ids,
         py_node,
         py_state,
         py_skip,
+        BIG_SUBTREE,
+        roots.tolist(),
+        q0,
+        a_words.tolist(),
+        py_words,
     )
-    return (
-        np.array(py_ids[:n_ids], dtype=np.int64),
-        np.array(py_skip[:n_skip], dtype=np.int64),
-        np.array(py_node[:n_cross], dtype=np.int64),
+    return WalkResult(
+        np.array(py_words, dtype=np.uint32),
+        np.array(py_ids[:n_ids], dtype=np.int32),
+        n_ids + n_sub,
+        np.array(py_skip[:n_skip], dtype=np.int32),
+        np.array(py_node[:n_cross], dtype=np.int32),
         np.array(py_state[:n_cross], dtype=np.int32),
     )
+
+
+def subtree_words(
+    trie: WalkTrie, nodes: np.ndarray, width: int, *, use_numba: bool | None = None
+) -> tuple[np.ndarray, int]:
+    """(``(W,)`` uint32 bitmask row, token count) of the tokens of the subtrees of ``nodes``."""
+    words = np.zeros(width, dtype=np.uint32)  # (W,) uint32
+    if nodes.size == 0:
+        return words, 0
+    jit = _jit() if use_numba is None or use_numba else None
+    if jit is not None:
+        n = jit[1](
+            trie.end, trie.tok_start, trie.ids, nodes if nodes.dtype == np.int32 else nodes.astype(np.int32), words
+        )
+        return words, int(n)
+    py_words = [0] * width
+    n = subtree_kernel(trie.lists[2], trie.lists[3], trie.lists[4], nodes.tolist(), py_words)
+    return np.array(py_words, dtype=np.uint32), n
 
 
 def slice_closure(trans: np.ndarray, alive: np.ndarray, *, chars: str = "slice") -> np.ndarray:

@@ -87,7 +87,7 @@ HOW = {
     "minLength": "regex: bounded repeat of one JSON string character (code points, escapes count once)",
     "maxLength": "regex (refused above Limits.max_repeat; next to a pattern only when implied or the pattern is one class repeated)",
     "pattern": "regex: ECMA pattern translated to JSON string text (unanchored unless ^/$; backreferences, lookaround, \\p{..} refused)",
-    "format": "regex for date-time, date, time, duration, email, hostname, ipv4, ipv6, uri, uri-reference, uuid, json-pointer; other formats are annotations",
+    "format": "regex for date-time, date, time, duration, email, hostname, ipv4, ipv6, uri, uri-reference, iri, iri-reference, uuid, json-pointer; other formats are annotations",
     "minimum": "regex: exact decimal range (positional notation)",
     "maximum": "regex: exact decimal range",
     "exclusiveMinimum": "regex: exact decimal range",

@@ -28,6 +28,8 @@ def main() -> int:
 
     vocab = assets.load_vocabulary("llama3")
     tok = assets.load_tokenizer("llama3")
+    if args.full:
+        harness.MAX_INVALID_STEPS = harness.FULL_INVALID_STEPS
     t0 = time.perf_counter()
     results = harness.run_all(vocab, None if args.full else harness.BENCH_DEFAULT_N, tok, 1, progress=args.progress)
     dt = time.perf_counter() - t0

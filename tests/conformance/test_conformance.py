@@ -64,7 +64,11 @@ def test_conformance_full_dev_splits(llama3):
     if not harness.BASELINE_SLOW.exists():
         pytest.skip("no baseline_full.json yet (python tests/conformance/run_conformance.py --full --update)")
     vocab, tok = llama3
-    results = harness.run_all(vocab, None, tok, token_sample=1, suite=False)
+    harness.MAX_INVALID_STEPS = harness.FULL_INVALID_STEPS
+    try:
+        results = harness.run_all(vocab, None, tok, token_sample=1, suite=False)
+    finally:
+        harness.MAX_INVALID_STEPS = harness.MAX_INSTANCE_STEPS
     _check(results, harness.BASELINE_SLOW)
 
 

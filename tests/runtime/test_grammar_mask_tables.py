@@ -19,6 +19,7 @@ from structgen.runtime.trie_walk import (
     WalkTrie,
     is_slice_token,
     numba_enabled,
+    subtree_words,
     terminal_words,
     vocab_trie,
     walk,
@@ -176,7 +177,16 @@ def test_compiled_kernel_equals_python_kernel(name: str) -> None:
                 continue
             seen.add((q, a))
             words = terminal_words([a], eng._lex.words)[0]
-            fast = walk(trie, trie.roots, q, eng._lex, words, use_numba=True)
-            slow = walk(trie, trie.roots, q, eng._lex, words, use_numba=False)
-            for x, y in zip(fast, slow, strict=True):
-                assert np.array_equal(np.asarray(x, dtype=np.int64), np.asarray(y, dtype=np.int64))
+            fast = walk(trie, trie.roots, q, eng._lex, words, eng.width, use_numba=True)
+            slow = walk(trie, trie.roots, q, eng._lex, words, eng.width, use_numba=False)
+            assert fast.n_inside == slow.n_inside
+            for f in ("words", "ids", "whole", "cross_nodes", "cross_states"):
+                assert np.array_equal(getattr(fast, f), getattr(slow, f)), f
+            if fast.whole.size:
+                for use_numba in (True, False):
+                    sw, n = subtree_words(trie, fast.whole, eng.width, use_numba=use_numba)
+                    want = np.unique(trie.subtree_ids(fast.whole))
+                    assert n == want.size
+                    assert np.array_equal(
+                        np.flatnonzero(unpack_bitmask(sw.view(np.int32)[None, :], vocab.size)[0]), want
+                    )

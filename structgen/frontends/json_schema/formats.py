@@ -2,7 +2,7 @@
 
 Each regex is exact for the grammar it names (RFC 3339 dates with month lengths and leap years,
 RFC 4122 UUIDs, dotted-quad IPv4, RFC 4291 IPv6 text forms, RFC 1123 host names, a dot-atom e-mail
-address, an RFC 3986 URI with a scheme). ``FORMAT_LENGTHS`` gives (min, max) lengths in code points
+address, an RFC 3986 URI with a scheme, an RFC 3987 IRI: a URI with non-ASCII characters). ``FORMAT_LENGTHS`` gives (min, max) lengths in code points
 so that ``minLength``/``maxLength`` next to a format can be checked at compile time.
 Formats not listed here are annotations (ignored, and reported by ``explain``).
 """
@@ -65,6 +65,34 @@ _URI_REF = (
     + _PCT
     + ")*)?)"
 )
+# RFC 3987 IRIs: the URI grammar above with ucschar (and iprivate, which only the query may hold in
+# the RFC; allowed wherever a URI character is, as the URI regex allows '?' and '#' anywhere)
+_UCS = (
+    "\u00a0-\ud7ff\uf900-\ufdcf\ufdf0-\uffef"
+    + "".join(chr(p << 16) + "-" + chr((p << 16) | 0xFFFD) for p in range(1, 15))
+    + "\ue000-\uf8ff"
+    + chr(0xF0000)
+    + "-"
+    + chr(0xFFFFD)
+    + chr(0x100000)
+    + "-"
+    + chr(0x10FFFD)
+)
+_IRI_CHARS = "[A-Za-z0-9\\-._~:/?#\\[\\]@!$&'()*+,;=" + _UCS + "]"
+_IRI = "[A-Za-z][A-Za-z0-9+.\\-]*:(?:" + _IRI_CHARS + "|" + _PCT + ")*"
+_IRI_REF = (
+    "(?:"
+    + _IRI
+    + "|(?:[A-Za-z0-9\\-._~@!$&'()*+,;=\\[\\]"
+    + _UCS
+    + "]|"
+    + _PCT
+    + ")*(?:[/?#](?:"
+    + _IRI_CHARS
+    + "|"
+    + _PCT
+    + ")*)?)"
+)
 _UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _JSON_POINTER = '(?:/(?:[^/~"\\\\\\x00-\\x1f]|~[01])*)*'
 
@@ -79,6 +107,8 @@ FORMATS: dict[str, str] = {
     "ipv6": _ipv6(),
     "uri": _URI,
     "uri-reference": _URI_REF,
+    "iri": _IRI,
+    "iri-reference": _IRI_REF,
     "uuid": _UUID,
     "json-pointer": _JSON_POINTER,
 }
@@ -94,6 +124,8 @@ FORMAT_LENGTHS: dict[str, tuple[int, int | None]] = {
     "ipv6": (2, 45),
     "uri": (2, None),
     "uri-reference": (0, None),
+    "iri": (2, None),
+    "iri-reference": (0, None),
     "uuid": (36, 36),
     "json-pointer": (0, None),
 }

@@ -1,0 +1,131 @@
+"""Lowering of string keywords: pattern, format, minLength/maxLength, excluded values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from structgen.errors import LimitExceeded
+from structgen.frontends.json_schema import regexes as rx
+from structgen.frontends.json_schema.formats import CHECKED_FORMATS, FORMAT_LENGTHS, FORMATS
+from structgen.frontends.json_schema.lower_core import (
+    Frag,
+    LowererCore,
+)
+from structgen.ir.grammar import Sym
+
+
+class StringLowering(LowererCore):
+    """Lowering of string keywords: pattern, format, minLength/maxLength, excluded values."""
+
+    def _string(self, flat: list[Frag], excluded: list[str]) -> list[tuple[Sym, ...]]:
+        body = self.string_body(flat, excluded)
+        if body is None:
+            return []
+        return [(self.term('"' + body + '"', False),)]
+
+    def string_body(self, flat: list[Frag], excluded: list[str], ptr_hint: str = "") -> str | None:
+        """Regex for the text between the quotes, or None when no string qualifies."""
+        min_len, max_len = 0, None
+        min_ptr = max_ptr = flat[0].pointer if flat else "#"
+        cons: list[tuple[str, str, Frag]] = []
+        for f in flat:
+            if f.has("minLength"):
+                if f.schema["minLength"] > min_len:
+                    min_len, min_ptr = int(f.schema["minLength"]), f.pointer
+            if f.has("maxLength"):
+                if max_len is None or f.schema["maxLength"] < max_len:
+                    max_len, max_ptr = int(f.schema["maxLength"]), f.pointer
+            if f.has("pattern"):
+                cons.append(("pattern", f.schema["pattern"], f))
+            if f.has("format"):
+                fmt = f.schema["format"]
+                if self.enforce_formats and fmt in FORMATS:
+                    cons.append(("format", fmt, f))
+                elif self.enforce_formats and fmt in CHECKED_FORMATS:
+                    self.relax(f, "format", f"format {fmt!r} is not a regular language")
+                else:
+                    self.note(f.pointer, "format", f"annotation (format {fmt!r} is not enforced)")
+        for kw, ptr in (("minLength", min_ptr), ("maxLength", max_ptr)):
+            if any(f.has(kw) for f in flat):
+                self.note(ptr, kw, "regex (bounded repeat of one JSON string character)")
+        if max_len is not None and min_len > max_len:
+            self.unsat(max_ptr, f"minLength {min_len} > maxLength {max_len}")
+            return None
+        for bound, kw, ptr in ((max_len, "maxLength", max_ptr), (min_len, "minLength", min_ptr)):
+            if bound is not None and bound > self.limits.max_repeat:
+                raise LimitExceeded("max_repeat", bound, self.limits.max_repeat, f"{kw} at {ptr}")
+        uniq: list[tuple[str, str, Frag]] = []
+        for c in cons:
+            if not any(c[0] == u[0] and c[1] == u[1] for u in uniq):
+                uniq.append(c)
+        negs = [(kind, val, f) for f in flat if f.has("$$not_string") for kind, val in f.schema["$$not_string"]]
+        if excluded and not (uniq or negs or min_len or max_len is not None):
+            return rx.exclusion_body(excluded)
+        if not uniq and not negs and not excluded:
+            return rx.repeat(rx.CHAR, min_len, max_len)
+        # pattern/format languages are intersected (and complemented) through lookaheads over the
+        # string text: each lookahead body ends at the closing quote, the only raw '"' there
+        bodies: list[tuple[str, tuple[int, int | None] | None, Any]] = []  # (body, width, simple)
+        for kw, val, f in uniq:
+            got = self._constraint_body(kw, val, f)
+            if got is None:
+                continue
+            bodies.append(got)
+        looks: list[str] = []
+        for kind, val, f in negs:
+            got = self._constraint_body(kind, val, f, negated=True)
+            if got is not None:
+                looks.append("(?!(?:" + got[0] + ')")')
+        if excluded:
+            names = "|".join(rx.json_string_literal_regex(v)[1:-1] for v in dict.fromkeys(excluded))
+            looks.append("(?!(?:" + names + ')")')
+        if not bodies:
+            return "".join(looks) + rx.repeat("(?:" + rx.CANONICAL_CHAR + ")", min_len, max_len)
+        main, width, simple = bodies[0]
+        looks.extend("(?=(?:" + b + ')")' for b, _, _ in bodies[1:])
+        if min_len or max_len is not None:
+            fits = (
+                width is not None
+                and width[0] >= min_len
+                and (max_len is None or (width[1] is not None and width[1] <= max_len))
+            )
+            if simple is not None and len(bodies) == 1:
+                ranges, lo, hi = simple
+                lo2 = max(lo, min_len)
+                hi2 = max_len if hi is None else (hi if max_len is None else min(hi, max_len))
+                if hi2 is not None and lo2 > hi2:
+                    self.unsat(flat[0].pointer, f"pattern admits no string with length in [{min_len}, {max_len}]")
+                    return None
+                char = rx.canonical_char_regex(ranges)
+                if char is None:
+                    return None
+                main = rx.repeat("(?:" + char + ")", lo2, hi2)
+            elif not fits:
+                looks.append("(?=" + rx.repeat("(?:" + rx.CANONICAL_CHAR + ")", min_len, max_len) + '")')
+                for kw in ("minLength", "maxLength"):
+                    if any(f.has(kw) for f in flat):
+                        self.note(min_ptr if kw == "minLength" else max_ptr, kw, "regex (intersected with the pattern)")
+        body = "".join(looks) + ("(?:" + main + ")" if looks else main)
+        if looks and rx.language_is_empty('"' + body + '"', self.limits):
+            self.unsat(flat[0].pointer, "no string satisfies the pattern/format/length constraints together")
+            return None
+        return body
+
+    def _constraint_body(
+        self, kw: str, val: str, f: Frag, negated: bool = False
+    ) -> tuple[str, tuple[int, int | None] | None, Any] | None:
+        """(body regex, (min, max) length or None, simple class repeat or None) of one pattern or
+        format; None when the pattern is refused (lenient)."""
+        how = "regex (complement, by lookahead)" if negated else "regex (translated to JSON string text)"
+        if kw == "pattern":
+            try:
+                body = rx.pattern_body_regex(val)
+                width = rx.pattern_length_bounds(val)
+                simple = rx.simple_class_repeat(val)
+            except rx.PatternError as e:
+                self.refuse("pattern" if not negated else "not", f.pointer, f"pattern {val!r} uses {e.construct}")
+                return None
+            self.note(f.pointer, "pattern" if not negated else "not", how)
+            return body, width, simple
+        self.note(f.pointer, "format" if not negated else "not", f"{how} (format {val!r})")
+        return FORMATS[val], FORMAT_LENGTHS[val], None
