@@ -29,6 +29,9 @@ Python's error position. Surrogate code points are never matched (they have no U
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from functools import cache, lru_cache
 from typing import Any
 
@@ -44,9 +47,14 @@ except ImportError:  # pragma: no cover - Python 3.10
     import sre_constants as C  # type: ignore[no-redef]
     import sre_parse  # type: ignore[no-redef]
 
-__all__ = ["parse_regex", "parse_literal", "flags_from_string"]
+__all__ = ["parse_regex", "parse_literal", "flags_from_string", "register_group"]
 
 _FLAG_LETTERS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE, "a": re.ASCII, "u": re.UNICODE}
+# plain ints: ``int & RegexFlag`` goes through the (slow) enum operators on every regex item
+_IGNORECASE = int(re.IGNORECASE)
+_ASCII = int(re.ASCII)
+_DOTALL = int(re.DOTALL)
+_VERBOSE = int(re.VERBOSE)
 
 
 def flags_from_string(flags: str) -> int:
@@ -169,10 +177,11 @@ def _iscased(cp: int, ascii_only: bool) -> bool:
     return bool(_sre.unicode_iscased(cp))
 
 
+@lru_cache(maxsize=65536)
 def _literal_set(cp: int, flags: int) -> Ranges:
-    if not flags & re.IGNORECASE:
+    if not flags & _IGNORECASE:
         return normalize(((cp, cp),))
-    ascii_only = bool(flags & re.ASCII)
+    ascii_only = bool(flags & _ASCII)
     if not _iscased(cp, ascii_only):
         return normalize(((cp, cp),))
     return _preimage(_lowered(((cp, cp),), ascii_only), ascii_only)
@@ -257,9 +266,10 @@ class _Lowerer:
     def __init__(self, pattern: str, flags: int, limits: Limits) -> None:
         self.pattern = pattern
         self.limits = limits
-        self.positions = _construct_positions(pattern, bool(flags & re.VERBOSE))
+        self.positions = _construct_positions(pattern, bool(flags & _VERBOSE))
         self.seen = {k: 0 for k in self.positions}
         self.item_pos: dict[int, int] = {}  # id(anchor or lookaround item) -> source offset
+        self.spliced: dict[int, Node] = {}  # placeholder code point -> registered group's AST
 
     def locate(self, tree: Any) -> None:
         """Map anchor and lookaround items to their offsets (tree order is source order)."""
@@ -314,16 +324,25 @@ class _Lowerer:
         items = list(items)
         out: list[Node] = []
         n = len(items)
-        # prefix[j]: items[:j] are all zero-width; suffix[j]: items[j+1:] are all zero-width
-        zw = [self._zero_width(x) for x in items]
-        prefix_ok = [True] * (n + 1)
-        for j in range(n):
-            prefix_ok[j + 1] = prefix_ok[j] and zw[j]
-        suffix_ok = [True] * (n + 1)
-        for j in range(n - 1, -1, -1):
-            suffix_ok[j] = suffix_ok[j + 1] and zw[j]
+        # prefix_ok[j]: items[:j] are all zero-width; suffix_ok[j]: items[j:] are all zero-width
+        # (only consulted under at_start / at_end, so only computed then)
+        prefix_ok = [False] * (n + 1)
+        suffix_ok = [False] * (n + 1)
+        if at_start:
+            prefix_ok[0] = True
+            for j in range(n):
+                if not self._zero_width(items[j]):
+                    break
+                prefix_ok[j + 1] = True
+        if at_end:
+            suffix_ok[n] = True
+            for j in range(n - 1, -1, -1):
+                if not self._zero_width(items[j]):
+                    break
+                suffix_ok[j] = True
+        item_fn = self.item
         for j, item in enumerate(items):
-            node = self.item(item, flags, at_start and prefix_ok[j], at_end and suffix_ok[j + 1])
+            node = item_fn(item, flags, prefix_ok[j], suffix_ok[j + 1])
             if node is not EMPTY:
                 out.append(node)
         if len(out) == 1:
@@ -335,18 +354,20 @@ class _Lowerer:
 
     def item(self, item: tuple[Any, Any], flags: int, at_start: bool, at_end: bool) -> Node:
         op, av = item
-        ascii_only = bool(flags & re.ASCII)
         if op is C.LITERAL:
+            if self.spliced and av in self.spliced:
+                return self.spliced[av]
             return CharSet(_literal_set(av, flags))
         if op is C.NOT_LITERAL:
             return CharSet(complement(_literal_set(av, flags)))
         if op is C.ANY:
-            return CharSet(UNIVERSE if flags & re.DOTALL else subtract(UNIVERSE, ((10, 10),)))
+            return CharSet(UNIVERSE if flags & _DOTALL else subtract(UNIVERSE, ((10, 10),)))
         if op is C.IN:
             return CharSet(self.char_class(av, flags))
         if op is C.CATEGORY:
+            ascii_only = bool(flags & _ASCII)
             s = _category(av, ascii_only)
-            return CharSet(_preimage(s, ascii_only) if flags & re.IGNORECASE else s)
+            return CharSet(_preimage(s, ascii_only) if flags & _IGNORECASE else s)
         if op is C.BRANCH:
             return Alt(tuple(self.seq(b, flags, at_start, at_end) for b in av[1]))
         if op is C.SUBPATTERN:
@@ -487,8 +508,8 @@ class _Lowerer:
         return alts[0] if len(alts) == 1 else Alt(tuple(alts))
 
     def char_class(self, items: Any, flags: int) -> Ranges:
-        ascii_only = bool(flags & re.ASCII)
-        icase = bool(flags & re.IGNORECASE)
+        ascii_only = bool(flags & _ASCII)
+        icase = bool(flags & _IGNORECASE)
         negate = False
         plain: list[tuple[int, int]] = []
         cats: list[Ranges] = []
@@ -512,20 +533,119 @@ class _Lowerer:
         return complement(s) if negate else s
 
 
+# ---- pre-built groups ------------------------------------------------------------------------
+# Long generated groups (the JSON Schema key-exclusion regex: ~2k characters of nested ``(?:..)?``)
+# cost milliseconds in ``re``'s parser. Their generator registers the group text with an AST of the
+# same language; ``parse_regex`` then parses a placeholder character in its place and splices the
+# AST in. A pure cache keyed by text: a group not registered (or evicted) is parsed as usual.
+_ATOMS: OrderedDict[str, Node | Callable[[], Node]] = OrderedDict()  # built on first use
+_ATOMS_LOCK = threading.Lock()
+_MAX_ATOMS = 256
+_MIN_ATOM_LEN = 256
+_INLINE_FLAGS = re.compile(r"\(\?[aiLmsux-]")
+
+
+def register_group(text: str, build: Callable[[], Node]) -> None:
+    """Register ``text`` (a balanced non-capturing group ``(?:...)`` without flags, anchors,
+    lookarounds or backreferences) as denoting exactly the language of the AST ``build()`` returns
+    (called at most once, when a pattern holding ``text`` is first parsed)."""
+    if len(text) < _MIN_ATOM_LEN or not text.startswith("(?:") or not text.endswith(")"):
+        return
+    with _ATOMS_LOCK:
+        if text in _ATOMS:
+            _ATOMS.move_to_end(text)
+            return
+        _ATOMS[text] = build
+        while len(_ATOMS) > _MAX_ATOMS:
+            _ATOMS.popitem(last=False)
+
+
+def _structural(pattern: str, at: int) -> bool:
+    """Whether offset ``at`` of ``pattern`` is outside any class and not escaped."""
+    i, in_class = 0, False
+    while i < at:
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            if ch == "]":
+                in_class = False
+        elif ch == "[":
+            in_class = True
+            j = i + 1
+            if pattern[j : j + 1] == "^":
+                j += 1
+            if pattern[j : j + 1] == "]":
+                i = j
+        i += 1
+    return i == at and not in_class
+
+
+def _substitute_groups(pattern: str, fl: int) -> tuple[str, dict[int, Node]]:
+    """``pattern`` with registered groups replaced by ``(?:P{1})`` (P an unused private-use character)."""
+    if (
+        not _ATOMS
+        or len(pattern) < _MIN_ATOM_LEN
+        or fl & ~int(re.UNICODE)
+        or "(?#" in pattern
+        or _INLINE_FLAGS.search(pattern)
+    ):
+        return pattern, {}
+    with _ATOMS_LOCK:
+        found = [(t, b) for t, b in _ATOMS.items() if t in pattern]
+    if not found:
+        return pattern, {}
+    used = set(pattern)
+    spliced: dict[int, Node] = {}
+    cp = 0xF0000
+    for text, node in sorted(found, key=lambda tb: len(tb[0]), reverse=True):
+        at = pattern.find(text)
+        while at >= 0:
+            if not _structural(pattern, at):
+                at = pattern.find(text, at + 1)
+                continue
+            while chr(cp) in used:
+                cp += 1
+            used.add(chr(cp))
+            if not isinstance(node, _NODE_TYPES):
+                node = node()
+                with _ATOMS_LOCK:
+                    if text in _ATOMS:
+                        _ATOMS[text] = node
+            spliced[cp] = node
+            # ``{1}``: ``re`` would merge a bare one-character branch into a class with its siblings
+            pattern = pattern[:at] + "(?:" + chr(cp) + "{1})" + pattern[at + len(text) :]
+            at = pattern.find(text, at + 1)
+    return pattern, spliced
+
+
+def _sre_parse(pattern: str, fl: int) -> Any:
+    try:
+        return sre_parse.parse(pattern, fl)
+    except re.error as e:
+        raise InvalidRegex(e.msg, pattern, e.pos) from None
+    except (OverflowError, RecursionError) as e:
+        raise InvalidRegex(str(e) or type(e).__name__, pattern, None) from None
+
+
 def parse_regex(pattern: str, flags: str | int = "", limits: Limits | None = None) -> Node:
     """Parse a Python regex (``str``) into structgen's regex AST; see the module doc for the subset."""
     limits = limits or DEFAULT_LIMITS
     if not isinstance(pattern, str):
         raise TypeError(f"regex pattern must be a str, got {type(pattern).__name__}")
     fl = flags_from_string(flags) if isinstance(flags, str) else int(flags)
-    try:
-        tree = sre_parse.parse(pattern, fl)
-    except re.error as e:
-        raise InvalidRegex(e.msg, pattern, e.pos) from None
-    except (OverflowError, RecursionError) as e:
-        raise InvalidRegex(str(e) or type(e).__name__, pattern, None) from None
-    all_flags = tree.state.flags | fl
+    source, spliced = _substitute_groups(pattern, fl)
+    if spliced:
+        try:
+            tree = sre_parse.parse(source, fl)
+        except (re.error, OverflowError, RecursionError):
+            source, spliced = pattern, {}  # report the error exactly as for the pattern itself
+    if not spliced:
+        tree = _sre_parse(pattern, fl)
+    all_flags = int(tree.state.flags | fl)
     lowerer = _Lowerer(pattern, all_flags, limits)
+    lowerer.spliced = spliced
     lowerer.locate(tree)
     try:
         if lowerer.positions["assert"]:

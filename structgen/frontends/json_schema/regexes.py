@@ -27,6 +27,10 @@ from collections.abc import Callable
 from decimal import Decimal
 from functools import lru_cache
 
+from structgen.automaton.utf8 import complement as ast_complement
+from structgen.automaton.utf8 import normalize as ast_normalize
+from structgen.frontends.regex_ast import EMPTY, Alt, CharSet, Concat, Node, Repeat
+from structgen.frontends.regex_parser import parse_regex, register_group
 from structgen.limits import Limits
 
 MAX_UNICODE = 0x10FFFF
@@ -845,9 +849,57 @@ def exclusion_body(names: list[str]) -> str:
     nw = [x for x in nonword(trie) if x]
     alts = [prefixes(trie) + esc + any_rest, diverge(trie) + any_rest] + nw
     body = "(?:" + "|".join(alts) + ")"
+    if len(body) >= _PREBUILT_MIN_LEN and max(map(len, names)) <= _PREBUILT_MAX_DEPTH:
+        register_group(body, lambda: _exclusion_ast(trie, esc, any_rest))
     if end_mark not in trie:
         body += "?"
     return body
+
+
+_PREBUILT_MIN_LEN = 256  # shorter groups parse quickly
+_PREBUILT_MAX_DEPTH = 64  # deeper tries keep ``re``'s parser (and its nesting limits) in charge
+
+
+@lru_cache(maxsize=8)
+def _fixed_ast(regex: str) -> Node:
+    return parse_regex(regex)
+
+
+@lru_cache(maxsize=4096)
+def _char_ast(c: str) -> Node:
+    return CharSet(ast_normalize(((ord(c), ord(c)),)))
+
+
+def _exclusion_ast(trie: dict, esc: str, any_rest: str) -> Node:
+    """The AST of :func:`exclusion_body`'s group (before its optional ``?``), built from the trie
+    node by node as the regex text is, so the key regex need not be parsed again for every schema."""
+    forbidden = [(0x00, 0x1F), (0x22, 0x22), (0x5C, 0x5C)]
+
+    lit = _char_ast
+
+    def prefixes(node: dict) -> Node:
+        kids = [c for c in node if c != ""]
+        if not kids:
+            return EMPTY
+        return Repeat(Alt(tuple(Concat((lit(c), prefixes(node[c]))) for c in kids)), 0, 1)
+
+    def diverge(node: dict) -> Node:
+        kids = [c for c in node if c != ""]
+        other = CharSet(ast_complement(ast_normalize(forbidden + [(ord(c), ord(c)) for c in kids])))
+        if not kids:
+            return other
+        return Alt((other, *(Concat((lit(c), diverge(node[c]))) for c in kids)))
+
+    def nonword(node: dict) -> list[tuple[Node, ...]]:
+        out: list[tuple[Node, ...]] = [] if "" in node else [()]
+        for c in node:
+            if c != "":
+                out.extend((lit(c), *x) for x in nonword(node[c]))
+        return out
+
+    any_node = _fixed_ast(any_rest)
+    nw = [Concat(x) for x in nonword(trie) if x]
+    return Alt((Concat((prefixes(trie), _fixed_ast(esc), any_node)), Concat((diverge(trie), any_node)), *nw))
 
 
 def _exclusion_body_general(trie: dict, any_rest: str) -> str:
