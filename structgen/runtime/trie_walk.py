@@ -31,7 +31,6 @@ of fewer tries or deeper down.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections.abc import Callable
@@ -40,6 +39,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from structgen.automaton.accel import compiled
 from structgen.vocab.vocabulary import Vocabulary
 
 __all__ = [
@@ -469,24 +469,9 @@ class WalkResult(NamedTuple):
     cross_states: np.ndarray  # (c,) int32
 
 
-def _load_numba() -> tuple[Callable[..., Any], Callable[..., Any]] | None:
-    if os.environ.get("STRUCTGEN_NO_NUMBA"):
-        return None
-    try:
-        import numba
-    except ImportError:
-        return None
-    jit = numba.njit(cache=True, nogil=True)
-    return jit(walk_kernel), jit(subtree_kernel)
-
-
-_JIT: list[tuple[Callable[..., Any], Callable[..., Any]] | None] = []  # loaded on first use: numba is a heavy import
-
-
-def _jit() -> tuple[Callable[..., Any], Callable[..., Any]] | None:
-    if not _JIT:
-        _JIT.append(_load_numba())
-    return _JIT[0]
+def _jit() -> tuple[Callable[..., Any], ...] | None:
+    """The numba-compiled (walk, subtree) kernels, loaded on first use (numba is a heavy import)."""
+    return compiled("trie_walk", walk_kernel, subtree_kernel)
 
 
 def numba_enabled() -> bool:
