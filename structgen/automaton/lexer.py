@@ -13,7 +13,9 @@ same minimal table, numbered breadth-first.
 A lexer is the product (:mod:`structgen.automaton.product`) of one trie for the plain literal
 terminals and one minimal DFA per distinct regex terminal, cached process-wide (JSON strings,
 numbers and formats recur across schemas); the product of minimal parts is already minimal, so it
-needs neither a minimization nor a liveness pass. The subset construction, Moore refinement and the
+needs neither a minimization nor a liveness pass. JSON Schema extra-key terminals (any key but the
+declared names) skip the regex parser: their DFA is built from the names' trie
+(:mod:`structgen.automaton.key_dfa`). The subset construction, Moore refinement and the
 product run as numba kernels when numba is installed (``STRUCTGEN_NO_NUMBA=1``: numpy/Python).
 """
 
@@ -26,10 +28,11 @@ import numpy as np
 
 from structgen.automaton.determinize import minimize, subset_construction, subset_construction_cp
 from structgen.automaton.dfa import ByteDFA, LexerDFA
+from structgen.automaton.key_dfa import key_exclusion_dfa
 from structgen.automaton.nfa import build_nfa
 from structgen.automaton.product import Component, literal_trie, product_dfa
 from structgen.automaton.utf8_dfa import expand_utf8
-from structgen.frontends.json_schema.regexes import register_emptiness_check
+from structgen.frontends.json_schema.regexes import exclusion_terminal, register_emptiness_check
 from structgen.frontends.regex_ast import Alt, And, Concat, Node, Not, Repeat
 from structgen.frontends.regex_parser import flags_from_string, parse_literal, parse_regex
 from structgen.ir.grammar import Terminal
@@ -150,8 +153,14 @@ def _terminal_dfa(
     Cached process-wide: JSON strings, numbers, whitespace and formats recur across grammars.
     """
     what = f"building the lexer DFA of terminal {pattern[:80]!r}"
-    node = parse_literal(pattern, flags) if is_literal else parse_regex(pattern, flags, limits)
-    full, tags, start = dfa_from_asts([node], limits, what, renumber=False)
+    known = None if is_literal or flags else exclusion_terminal(pattern)
+    if known is not None:  # an extra-key terminal: its DFA straight from the names' trie
+        trans_cp, starts, cp_tags = key_exclusion_dfa(known.excluded, known.suffix, limits, what)
+        trans_min, tags_min, start_min = minimize(trans_cp, cp_tags, 1, limits, what)
+        full, tags, start = expand_utf8(trans_min, starts, tags_min, start_min, limits, what, False)
+    else:
+        node = parse_literal(pattern, flags) if is_literal else parse_regex(pattern, flags, limits)
+        full, tags, start = dfa_from_asts([node], limits, what, renumber=False)
     trans, classes = byte_class_form(full)
     accepting = np.array([t != 0 for t in tags], dtype=bool)
     for a in (trans, classes, accepting):

@@ -6,8 +6,10 @@ Called by ``structgen.compile(vocab, json_schema=...)``; options are the keyword
 
 from __future__ import annotations
 
+import threading
 from typing import Any, cast
 
+from structgen.errors import CompileError
 from structgen.limits import DEFAULT_LIMITS, Limits
 from structgen.runtime.engine import TokenEngine
 from structgen.vocab.vocabulary import Vocabulary
@@ -24,6 +26,29 @@ OPTIONS = {
 }
 
 
+_WARMED: set[Limits] = set()
+_WARM_LOCK = threading.Lock()
+
+
+def _warm_formats(limits: Limits) -> None:
+    """Once per process and limits: the lexer DFAs of the enforced ``format`` terminals (date-time,
+    email, ipv6, ...; schema-independent, ~50-100 ms in all), which the process-wide terminal cache
+    then serves to every schema, as it serves the JSON string and number terminals."""
+    from structgen.automaton.lexer import build_lexer_dfa
+    from structgen.frontends.json_schema.formats import FORMATS
+    from structgen.frontends.json_schema.lowering import lower_schema
+
+    with _WARM_LOCK:
+        if limits in _WARMED:
+            return
+        for name in FORMATS:
+            try:
+                build_lexer_dfa(lower_schema({"type": "string", "format": name}, {}, limits).grammar.terminals, limits)
+            except CompileError:  # tight limits: a schema using this format raises it itself
+                continue
+        _WARMED.add(limits)
+
+
 def compile_json_schema_engine(
     schema: Any, vocab: Vocabulary, limits: Limits | None, options: dict[str, Any]
 ) -> tuple[TokenEngine, dict[str, Any]]:
@@ -37,11 +62,17 @@ def compile_json_schema_engine(
     """
     from structgen.compile.grammar_compiler import compile_grammar_engine
     from structgen.frontends.json_schema.lowering import lower_schema
+    from structgen.runtime.checked_engine import event_flags
 
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise TypeError(f"unknown JSON Schema option(s) {unknown}; known: {sorted(OPTIONS)}")
     limits = limits or DEFAULT_LIMITS
+    if limits not in _WARMED and options.get("formats", "enforce") == "enforce":
+        _warm_formats(limits)
+    # per-vocabulary token tables of the value checks (cached on the vocabulary, like its trie):
+    # built with the first JSON Schema rather than with the first schema that has value checks
+    event_flags(vocab)
     lowered = lower_schema(schema, options, limits)
     engine = cast(TokenEngine, compile_grammar_engine(lowered.grammar, vocab, limits))
     checks: list[dict[str, str]] = []

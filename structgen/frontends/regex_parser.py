@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache, lru_cache
 from typing import Any
 
@@ -560,26 +560,36 @@ def register_group(text: str, build: Callable[[], Node]) -> None:
             _ATOMS.popitem(last=False)
 
 
-def _structural(pattern: str, at: int) -> bool:
-    """Whether offset ``at`` of ``pattern`` is outside any class and not escaped."""
-    i, in_class = 0, False
-    while i < at:
+def structural_offsets(pattern: str) -> Iterator[int]:
+    """Offsets of ``pattern``'s characters outside character classes and not escaped, in order
+    (Python ``re`` rules: an escape's backslash is structural, the escaped character is not; a
+    class's ``[`` is, its contents and closing ``]`` are not, and a ``]`` right after ``[`` or
+    ``[^`` is a member)."""
+    i, n = 0, len(pattern)
+    while i < n:
+        yield i
         ch = pattern[i]
         if ch == "\\":
             i += 2
-            continue
-        if in_class:
-            if ch == "]":
-                in_class = False
         elif ch == "[":
-            in_class = True
-            j = i + 1
-            if pattern[j : j + 1] == "^":
-                j += 1
-            if pattern[j : j + 1] == "]":
-                i = j
-        i += 1
-    return i == at and not in_class
+            i += 1
+            if pattern[i : i + 1] == "^":
+                i += 1
+            if pattern[i : i + 1] == "]":
+                i += 1
+            while i < n and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+            i += 1
+        else:
+            i += 1
+
+
+def _structural(pattern: str, at: int) -> bool:
+    """Whether offset ``at`` of ``pattern`` is outside any class and not escaped."""
+    for i in structural_offsets(pattern):
+        if i >= at:
+            return i == at
+    return False
 
 
 def _substitute_groups(pattern: str, fl: int) -> tuple[str, dict[int, Node]]:

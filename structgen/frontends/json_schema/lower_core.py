@@ -223,6 +223,54 @@ def _json_in(v: Any, vals: list[Any]) -> bool:
     return any(_json_eq(v, w) for w in vals)
 
 
+def _json_key(v: Any) -> Any:
+    """A hashable key with ``_json_key(a) == _json_key(b)`` exactly when ``_json_eq(a, b)``;
+    raises TypeError or InvalidOperation for values it cannot key (callers then compare pairwise)."""
+    if isinstance(v, bool):
+        return ("b", v)
+    if _is_number(v):
+        d = Decimal(repr(v) if isinstance(v, float) else v)
+        if not d.is_finite():
+            raise InvalidOperation(repr(v))
+        return ("n", d)  # equal Decimals hash equal: 1, 1.0 and 10e-1 are one key
+    if isinstance(v, list):
+        return ("l", tuple(_json_key(x) for x in v))
+    if isinstance(v, dict):
+        return ("d", frozenset((k, _json_key(x)) for k, x in v.items()))
+    return ("o", type(v), v) if isinstance(v, str) or v is None else ("o", type(v), hash(v), v)
+
+
+def _json_filter(values: list[Any], allowed: list[Any]) -> list[Any]:
+    """``[v for v in values if _json_in(v, allowed)]``, by hashing when every value has a key."""
+    try:
+        keys = {_json_key(w) for w in allowed}
+        return [v for v in values if _json_key(v) in keys]
+    except (TypeError, InvalidOperation):
+        return [v for v in values if _json_in(v, allowed)]
+
+
+class _JsonSet:
+    """A set of JSON values under ``_json_eq``: hashed by ``_json_key``, pairwise for the rest."""
+
+    def __init__(self) -> None:
+        self.keys: set[Any] = set()
+        self.rest: list[Any] = []
+
+    def __contains__(self, v: Any) -> bool:
+        try:
+            if _json_key(v) in self.keys:
+                return True
+        except (TypeError, InvalidOperation):
+            pass
+        return _json_in(v, self.rest)
+
+    def add(self, v: Any) -> None:
+        try:
+            self.keys.add(_json_key(v))
+        except (TypeError, InvalidOperation):
+            self.rest.append(v)
+
+
 class LowererCore:
     """Lowers one JSON Schema into a :class:`Grammar`: the state and helpers every keyword family uses
     (see :mod:`structgen.frontends.json_schema.lowering`)."""
@@ -340,7 +388,11 @@ class LowererCore:
     def _check_schema(self, schema: Any) -> None:
         import jsonschema
 
+        from structgen.frontends.json_schema.metaschema import is_valid_schema
+
         cls = self.validator_cls
+        if is_valid_schema(cls, schema):  # the common case, without jsonschema's reference lookups
+            return
         try:
             cls.check_schema(schema)
         except jsonschema.exceptions.SchemaError as e:
@@ -603,8 +655,8 @@ class LowererCore:
     def _free_key(self, depth: int, body: str = rx.CHAR + "*") -> tuple[Sym, ...]:
         text, is_rx = self.style.punct(":", depth)
         if is_rx:
-            return (self.term('"' + body + '"', False), self.term(text, False))
-        return (self.term('"' + body + '"' + rx.literal_regex(text), False),)
+            return (self.term(rx.quoted_terminal_regex(body, ""), False), self.term(text, False))
+        return (self.term(rx.quoted_terminal_regex(body, text), False),)
 
     def lower_value(self, conj: list[Frag], depth: int) -> str:
         """Rule for a value at ``depth`` constrained by ``conj`` (empty: any JSON value)."""

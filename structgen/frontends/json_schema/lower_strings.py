@@ -21,7 +21,7 @@ class StringLowering(LowererCore):
         body = self.string_body(flat, excluded)
         if body is None:
             return []
-        return [(self.term('"' + body + '"', False),)]
+        return [(self.term(rx.quoted_terminal_regex(body, ""), False),)]
 
     def string_body(self, flat: list[Frag], excluded: list[str], ptr_hint: str = "") -> str | None:
         """Regex for the text between the quotes, or None when no string qualifies."""

@@ -46,7 +46,9 @@ from structgen.frontends.json_schema.lower_core import (
     Frag,
     Lowered,
     _is_number,
+    _json_filter,
     _json_in,
+    _JsonSet,
 )
 from structgen.frontends.json_schema.lower_numbers import NumberLowering
 from structgen.frontends.json_schema.lower_objects import ObjectLowering
@@ -96,18 +98,7 @@ class Lowerer(ObjectLowering, ArrayLowering, NumberLowering):
         )
 
     def _prune(self, start: str) -> tuple[dict[str, list[tuple[Sym, ...]]], list[Terminal]]:
-        productive: set[str] = set()
-        changed = True
-        while changed:
-            changed = False
-            for lhs, alts in self.rules.items():
-                if lhs in productive:
-                    continue
-                for rhs in alts:
-                    if all(s.is_terminal or s.name in productive for s in rhs):
-                        productive.add(lhs)
-                        changed = True
-                        break
+        productive = self._productive()
         kept: dict[str, list[tuple[Sym, ...]]] = {}
         stack = [start] if start in productive else []
         seen = set(stack)
@@ -126,6 +117,34 @@ class Lowerer(ObjectLowering, ArrayLowering, NumberLowering):
                         stack.append(s.name)
         terms = [t for t in self.terminals.values() if t.name in used_terms]
         return kept, terms
+
+    def _productive(self) -> set[str]:
+        """Rules that derive some terminal string: a worklist over "nonterminals still unproven"
+        counts per alternative, linear in the grammar size."""
+        productive: set[str] = set()
+        waiting: dict[str, list[tuple[str, int]]] = {}  # rule -> (lhs, alternative) that use it
+        missing: list[int] = []  # per alternative: distinct rules in it not yet productive
+        ready: list[str] = []
+        for lhs, alts in self.rules.items():
+            for rhs in alts:
+                need = {s.name for s in rhs if not s.is_terminal}
+                if not need:
+                    ready.append(lhs)
+                    continue
+                alt = len(missing)
+                missing.append(len(need))
+                for name in need:
+                    waiting.setdefault(name, []).append((lhs, alt))
+        while ready:
+            name = ready.pop()
+            if name in productive:
+                continue
+            productive.add(name)
+            for lhs, alt in waiting.pop(name, ()):
+                missing[alt] -= 1
+                if missing[alt] == 0 and lhs not in productive:
+                    ready.append(lhs)
+        return productive
 
     def lower(self, conj: tuple[Frag, ...], depth: int) -> str:
         if self.style.depth_dependent and depth > self.limits.max_schema_depth:
@@ -201,11 +220,11 @@ class Lowerer(ObjectLowering, ArrayLowering, NumberLowering):
                 self.note(f.pointer, "type", "grammar alternatives per type")
             if f.has("const"):
                 vals = [s["const"]]
-                finite = vals if finite is None else [v for v in finite if _json_in(v, vals)]
+                finite = vals if finite is None else _json_filter(finite, vals)
                 self.note(f.pointer, "const", "literal (canonical serialization)")
             if f.has("enum"):
                 vals = list(s["enum"])
-                finite = vals if finite is None else [v for v in finite if _json_in(v, vals)]
+                finite = vals if finite is None else _json_filter(finite, vals)
                 self.note(f.pointer, "enum", "literals (canonical serialization), each checked against every keyword")
             if f.has("$$exclude"):
                 excluded.extend(s["$$exclude"])
@@ -240,13 +259,11 @@ class Lowerer(ObjectLowering, ArrayLowering, NumberLowering):
 
     def _lower_finite(self, flat: list[Frag], finite: list[Any], types: set[str], depth: int) -> list[tuple[Sym, ...]]:
         alts: list[tuple[Sym, ...]] = []
-        seen: list[Any] = []
+        seen = _JsonSet()
         for v in finite:
-            if _json_in(v, seen):
+            if v in seen or not all(self.valid(f, v) for f in flat):
                 continue
-            if not all(self.valid(f, v) for f in flat):
-                continue
-            seen.append(v)
+            seen.add(v)
             alts.append(self.value_rhs(v, depth))
         if not alts:
             self.unsat(flat[0].pointer, "no value of enum/const satisfies the other keywords")

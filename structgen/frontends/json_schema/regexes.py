@@ -23,14 +23,18 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 
 from structgen.automaton.utf8 import complement as ast_complement
 from structgen.automaton.utf8 import normalize as ast_normalize
 from structgen.frontends.regex_ast import EMPTY, Alt, CharSet, Concat, Node, Repeat
-from structgen.frontends.regex_parser import parse_regex, register_group
+from structgen.frontends.regex_parser import parse_regex, register_group, structural_offsets
 from structgen.limits import Limits
 
 MAX_UNICODE = 0x10FFFF
@@ -678,27 +682,16 @@ def _parse(pattern: str) -> list:
 
 def split_top_level(pattern: str) -> list[str]:
     """Split ``pattern`` at its top-level ``|`` (outside groups and classes)."""
-    out, depth, i, start, in_class = [], 0, 0, 0, False
-    while i < len(pattern):
+    out, depth, start = [], 0, 0
+    for i in structural_offsets(pattern):
         ch = pattern[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if in_class:
-            if ch == "]":
-                in_class = False
-        elif ch == "[":
-            in_class = True
-            if pattern[i + 1 : i + 2] == "]":
-                i += 1
-        elif ch == "(":
+        if ch == "(":
             depth += 1
         elif ch == ")":
             depth -= 1
         elif ch == "|" and depth == 0:
             out.append(pattern[start:i])
             start = i + 1
-        i += 1
     out.append(pattern[start:])
     return out
 
@@ -802,7 +795,58 @@ def pattern_length_bounds(pattern: str) -> tuple[int, int | None] | None:
     return (lo_all or 0, hi_all)
 
 
+@dataclass(frozen=True, slots=True)
+class ExclusionTerminal:
+    """A terminal regex's language, known from its construction: ``"`` + the canonical JSON body
+    of any string not in ``excluded`` + ``"`` + the literal ``suffix``. The automaton layer builds
+    its DFA straight from the names' trie (:mod:`structgen.automaton.key_dfa`)."""
+
+    excluded: tuple[str, ...]
+    suffix: str
+
+
+# exclusion body text -> its names, and terminal text -> ExclusionTerminal: pure caches keyed by text
+# (a text denotes one language), bounded; a terminal not found here is parsed as a regex
+_EXCLUSIONS: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+_EXCLUSION_TERMINALS: OrderedDict[str, ExclusionTerminal] = OrderedDict()
+_REGISTRY_LOCK = threading.Lock()
+_MAX_REGISTERED = 1024
+
+
+def _remember(table: OrderedDict[str, Any], key: str, value: Any) -> None:
+    with _REGISTRY_LOCK:
+        table[key] = value
+        table.move_to_end(key)
+        while len(table) > _MAX_REGISTERED:
+            table.popitem(last=False)
+
+
+def quoted_terminal_regex(body: str, suffix: str) -> str:
+    """``"`` + ``body`` + ``"`` + ``suffix`` (a literal) as a terminal regex; when ``body`` came from
+    :func:`exclusion_body`, the text is registered as a :class:`ExclusionTerminal` (see :func:`exclusion_terminal`)."""
+    text = '"' + body + '"' + literal_regex(suffix)
+    with _REGISTRY_LOCK:
+        names = _EXCLUSIONS.get(body)
+    if names is not None:
+        _remember(_EXCLUSION_TERMINALS, text, ExclusionTerminal(names, suffix))
+    return text
+
+
+def exclusion_terminal(pattern: str) -> ExclusionTerminal | None:
+    """The :class:`ExclusionTerminal` a terminal regex was built as by :func:`quoted_terminal_regex`, else None."""
+    with _REGISTRY_LOCK:
+        return _EXCLUSION_TERMINALS.get(pattern)
+
+
 def exclusion_body(names: list[str]) -> str:
+    """Regex for canonical JSON string bodies (between quotes) of strings *not* in ``names``
+    (remembered, so that :func:`quoted_terminal_regex` can name the language it is part of)."""
+    body = _exclusion_body(names)
+    _remember(_EXCLUSIONS, body, tuple(names))
+    return body
+
+
+def _exclusion_body(names: list[str]) -> str:
     """Regex for canonical JSON string bodies (between quotes) of strings *not* in ``names``.
 
     Shape: ``PREFIX·ESC·ANY* | DIVERGE·ANY* | NONWORD`` over the trie of ``names``: a string leaves
