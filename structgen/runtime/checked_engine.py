@@ -22,6 +22,7 @@ States are :class:`CheckedState` objects compared by identity.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -99,6 +100,9 @@ class _Fail(Exception):
     pass
 
 
+_FAILED = object()  # memo value: the value's checks failed
+
+
 class CheckedEngine:
     """``inner`` × value checks (implements :class:`structgen.runtime.engine.TokenEngine`)."""
 
@@ -113,6 +117,9 @@ class CheckedEngine:
         self._root_hot = any(
             plan.root(t) is not None for t in ("object", "array", "string", "number", "boolean", "null")
         )
+        # while a mask replays its candidate tokens: completed values by (text chain, span, bytes of
+        # the token up to the end), so a value completed by many candidates is parsed and checked once
+        self._memo: dict[Any, Any] | None = None
         inner_viable = getattr(inner, "viable_bytes", None) or getattr(inner, "_viable_bytes", None)
         if inner_viable is not None:
             self._viable_bytes = lambda s: inner_viable(s.inner)
@@ -171,6 +178,17 @@ class CheckedEngine:
         words = out.view(np.uint32)
         tb = self._token_bytes
         feed = self.feed
+        self._memo = {}
+        try:
+            self._replay(trk, ids, tb, feed, words)
+        finally:
+            self._memo = None
+        out.setflags(write=False)
+        return out
+
+    @staticmethod
+    def _replay(trk: _Trk, ids: np.ndarray, tb: Sequence[bytes], feed: Any, words: np.ndarray) -> None:
+        """Clear in ``words`` the candidate tokens ``ids`` whose bytes fail a check."""
         if ids.size < 3:
             for t in ids.tolist():
                 if feed(trk, tb[t]) is None:
@@ -190,8 +208,6 @@ class CheckedEngine:
                     head = heads[b0] = feed(trk, data[:1])
                 if head is None or (len(data) > 1 and feed(head, data[1:]) is None):
                     words[t >> 5] &= np.uint32(~(1 << (t & 31)) & 0xFFFFFFFF)
-        out.setflags(write=False)
-        return out
 
     # ---- masks -------------------------------------------------------------------------------
     def _candidates(self, trk: _Trk, base: np.ndarray) -> np.ndarray | None:
@@ -331,25 +347,41 @@ class CheckedEngine:
         dup = parent is not None and parent.seen is not None
         seen = None
         if (ctx is not None and ctx.checks) or dup:
-            raw = _slice(text, data, pos0, start, end)
-            try:
-                value = json.loads(raw)
-            except ValueError:
-                raise _Fail() from None
-            if ctx is not None:
-                for c in ctx.checks:
-                    if not self.plan.validate(c, raw, value):
-                        raise _Fail()
+            memo = self._memo
+            key = None
+            if memo is not None:  # the span's text is fixed by the chain and the token's bytes up to end
+                key = (id(text), pos0, start, end, data[: end - pos0] if end > pos0 else b"", id(ctx), dup)
+                got = memo.get(key)
+            else:
+                got = None
+            if got is None:
+                got = self._check_value(_slice(text, data, pos0, start, end), ctx, dup)
+                if key is not None:
+                    memo[key] = got  # type: ignore[index]
+            if got is _FAILED:
+                raise _Fail()
             if dup:
-                k = canonical(value)
-                if k in parent.seen:  # type: ignore[union-attr, operator]
+                if got in parent.seen:  # type: ignore[union-attr, operator]
                     raise _Fail()
-                seen = parent.seen | {k}  # type: ignore[union-attr, operator]
+                seen = parent.seen | {got}  # type: ignore[union-attr, operator]
         if parent is None:
             return None
         if parent.is_obj:
             return parent.but(key=None)
         return parent.but(index=parent.index + 1, seen=seen if dup else parent.seen)
+
+    def _check_value(self, raw: str, ctx: Ctx | None, dup: bool) -> Any:
+        """``_FAILED`` if ``raw`` is not JSON or fails ``ctx``'s checks, else its canonical key (``dup``)
+        or True."""
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return _FAILED
+        if ctx is not None:
+            for c in ctx.checks:
+                if not self.plan.validate(c, raw, value):
+                    return _FAILED
+        return canonical(value) if dup else True
 
     def finish_ok(self, trk: _Trk) -> bool:
         """The checks that end of text triggers: a root number completing, then the root check."""

@@ -17,7 +17,8 @@ Semantics (those of Lark's contextual lexer, with longest match):
 
 Masks (see :mod:`structgen.runtime.grammar_masks`): for a thread ``(E, q)`` the vocabulary splits,
 depending only on ``(q, A(E))``, into tokens that stay inside the lexeme (a precomputed word set),
-dead tokens, and tokens crossing a lexeme boundary, grouped by the boundary's terminal set. One
+dead tokens, and tokens crossing a lexeme boundary, grouped by the boundary's terminal set (tokens
+whose first byte already ends the lexeme are taken by first byte, without a walk). One
 depth-first walk of the vocabulary trie classifies them (:mod:`structgen.runtime.trie_walk`: dead
 subtrees skipped, string bodies skipped whole through the slice closure, numba-compiled when
 available); crossing tokens come out as trie subtrees, resolved by advancing ``E`` by those
@@ -47,13 +48,21 @@ from structgen.runtime.grammar_masks import (
     Level,
     TokenSet,
     group_crossings,
-    small_set,
     union,
 )
-from structgen.runtime.trie_walk import LexerTables, WalkTrie, subtree_words, terminal_words, vocab_trie, walk
+from structgen.runtime.trie_walk import (
+    LexerTables,
+    WalkTrie,
+    first_byte_complement,
+    subtree_words,
+    terminal_words,
+    vocab_trie,
+    walk,
+)
 from structgen.vocab.vocabulary import Vocabulary
 
 Thread = tuple[EarleySet, int]
+EMPTY32 = np.zeros(0, dtype=np.int32)
 GrammarState = tuple[Thread, ...]
 
 
@@ -137,10 +146,14 @@ class GrammarEngine:
             if self._u64:
                 a = np.uint64(a_bits)
                 r = ((self._alive_u & a) != 0, (self._accept_u & a) != 0)
-            else:
+            else:  # from the lexer tables' 64-bit words, one row per state
+                aw = self._a_words.get(a_bits)
+                if aw is None:
+                    aw = self._a_words[a_bits] = terminal_words([a_bits], self._lex.words)[0]
+                nw = self._lex.words
                 r = (
-                    np.array([(x & a_bits) != 0 for x in self.alive], dtype=bool),
-                    np.array([(x & a_bits) != 0 for x in self.accepts], dtype=bool),
+                    np.asarray((self._lex.alive.reshape(-1, nw) & aw).any(axis=1)),
+                    np.asarray((self._lex.accept.reshape(-1, nw) & aw).any(axis=1)),
                 )
             self._bool_cache[a_bits] = r
         return r
@@ -256,14 +269,18 @@ class GrammarEngine:
                 self._subtree_set(trie, nodes)
         return self._trie
 
-    def _walk(self, trie: WalkTrie, roots: np.ndarray, q0: int, a_bits: int) -> tuple[TokenSet, np.ndarray, np.ndarray]:
+    def _walk(
+        self, trie: WalkTrie, roots: np.ndarray, q0: int, a_bits: int, root_bytes: np.ndarray = EMPTY32
+    ) -> tuple[TokenSet, np.ndarray, np.ndarray]:
         """(inside tokens, crossing nodes, boundary states) of the subtrees of ``roots`` from ``q0``."""
         a = self._a_words.get(a_bits)
         if a is None:
             a = self._a_words[a_bits] = terminal_words([a_bits], self._lex.words)[0]
-        r = walk(trie, roots, q0, self._lex, a, self.width)
-        if r.n_inside <= SMALL_SET and r.n_inside == r.ids.size:  # a few direct ids: a sparse set
-            inside = small_set(r.ids.tolist())
+        r = walk(trie, roots, q0, self._lex, a, self.width, root_bytes=root_bytes)
+        if not r.n_inside:
+            inside = EMPTY
+        elif r.n_inside <= SMALL_SET:  # a few ids: a sparse set
+            inside = TokenSet(None, r.touched, r.words[r.touched], r.n_inside)
         else:
             inside = TokenSet(r.words, EMPTY.idx, EMPTY.vals, r.n_inside)
         if r.whole.size:
@@ -286,17 +303,27 @@ class GrammarEngine:
         lv = self._levels0.get(key)
         if lv is None:
             trie = self._vocab_trie()
-            inside, cn, cs = self._walk(trie, trie.roots, q, a_bits)
+            inside, cn, cs = self._walk(trie, trie.roots, q, a_bits, trie.cache["root_byte"])
             first = None
-            if cn.size:
-                at0 = trie.depth[cn] == 0
-                if at0.any():  # the boundary state of every such token is q itself
-                    first = (self.accepts[q] & a_bits, self._subtree_set(trie, cn[at0]))
-                    keep = ~at0
-                    cn, cs = cn[keep], cs[keep]
+            ts = self.accepts[q] & a_bits
+            if ts:  # a first byte that cannot continue ends the lexeme as one of q's terminals
+                live = self._bools(a_bits)[0][self.trans[q]]  # (256,) bool: first bytes that continue
+                if not live.all():
+                    members = self._first_set(trie, live)
+                    if members.count:
+                        first = (ts, members)
             lv = Level(inside, self._groups(cn, cs, a_bits), first)
             self._levels0[key] = lv
         return lv
+
+    def _first_set(self, trie: WalkTrie, live: np.ndarray) -> TokenSet:
+        """The tokens whose first byte is not in ``live`` (memoized on the trie)."""
+        key = ("first", live.tobytes())
+        got = trie.cache.get(key)
+        if got is None:
+            words, count = first_byte_complement(trie, live)
+            got = trie.cache[key] = TokenSet(words, EMPTY.idx, EMPTY.vals, count) if count else EMPTY
+        return got  # type: ignore[no-any-return]
 
     def _subtree_set(self, trie: WalkTrie, nodes: np.ndarray) -> TokenSet:
         """The tokens of the subtrees of ``nodes`` (int32), memoized on the (per-vocabulary) trie."""
@@ -342,6 +369,8 @@ class GrammarEngine:
     def _thread_words(self, e: EarleySet, q: int, words: np.ndarray) -> None:
         level = self._level0(q, e.accepts | self.ignore_bits)
         level.inside.or_into(words)
+        if not level.groups and level.first is None:
+            return
         seen: dict[Any, Any] = {}
         if level.groups:
             self._resolve(level, e, words, seen)
@@ -376,7 +405,11 @@ class GrammarEngine:
         return out
 
     def token_mask(self, state: GrammarState) -> np.ndarray:
-        key = tuple((e.id, q) for e, q in state)
+        if len(state) == 1:
+            e0, q0 = state[0]
+            key: tuple[tuple[int, int], ...] = ((e0.id, q0),)
+        else:
+            key = tuple([(e.id, q) for e, q in state])
         with self._lock:
             hit = self._masks.get(key)
             if hit is not None:

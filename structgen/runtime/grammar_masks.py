@@ -50,23 +50,7 @@ class TokenSet:
 
 
 EMPTY = TokenSet(None, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint32), 0)
-SMALL_SET = 48  # below this many ids (or crossing nodes), Python loops are cheaper than numpy calls
-
-
-def small_set(token_ids: list[int]) -> TokenSet:
-    """A sparse TokenSet of a few distinct ids (at most ``SMALL_SET``), built with plain Python."""
-    if not token_ids:
-        return EMPTY
-    by_word: dict[int, int] = {}
-    for t in token_ids:
-        by_word[t >> 5] = by_word.get(t >> 5, 0) | (1 << (t & 31))
-    words = sorted(by_word)
-    return TokenSet(
-        None,
-        np.array(words, dtype=np.int64),
-        np.array([by_word[k] for k in words], dtype=np.uint32),
-        len(token_ids),
-    )
+SMALL_SET = 48  # up to this many ids a set is stored sparse; up to this many crossing nodes, grouped in Python
 
 
 def union(a: TokenSet, b: TokenSet, width: int) -> TokenSet:
@@ -112,14 +96,22 @@ class Crossing:
 def group_crossings(
     nodes: np.ndarray, states: np.ndarray, accepts: tuple[int, ...], a_bits: int
 ) -> list[tuple[int, np.ndarray]]:
-    """Group crossing nodes by their boundary terminal set ``accepts[state] & A``."""
+    """Group crossing nodes by their boundary terminal set ``accepts[state] & A``.
+
+    ``nodes`` come from one walk, so they are ascending (depth-first preorder of disjoint
+    subtrees); each group keeps that order.
+    """
     if nodes.size == 0:
         return []
     if nodes.size <= SMALL_SET:
+        st_list = states.tolist()
+        s0 = st_list[0]
+        if st_list.count(s0) == len(st_list):  # one boundary state (the common case)
+            return [(accepts[s0] & a_bits, nodes)]
         small: dict[int, list[int]] = {}
-        for n, st in zip(nodes.tolist(), states.tolist(), strict=True):
+        for n, st in zip(nodes.tolist(), st_list, strict=True):
             small.setdefault(accepts[st] & a_bits, []).append(n)
-        return [(ts, np.array(sorted(ns), dtype=np.int32)) for ts, ns in small.items()]
+        return [(ts, np.array(ns, dtype=np.int32)) for ts, ns in small.items()]
     present = np.flatnonzero(np.bincount(states))  # the distinct boundary states (a few)
     group_of: dict[int, int] = {}
     sets: list[int] = []
@@ -132,8 +124,8 @@ def group_crossings(
             sets.append(ts)
         table[st] = g
     if len(sets) == 1:
-        return [(sets[0], np.sort(nodes))]
+        return [(sets[0], nodes)]
     gid = table[states]
-    order = np.lexsort((nodes, gid))  # by group, then node
+    order = np.argsort(gid, kind="stable")  # by group, nodes ascending within
     parts = np.split(nodes[order], np.cumsum(np.bincount(gid, minlength=len(sets)))[:-1])
     return list(zip(sets, parts, strict=True))

@@ -4,7 +4,10 @@ The trie is stored flat in DFS preorder (the order of the sorted token bytes), l
 node ``i`` has the edge byte ``byte[i]``, its ``depth[i]`` (0 = first byte) and ``end[i]``, the
 index just past its subtree, so a rejected byte skips the whole subtree with ``i = end[i]``. The
 token ids ending at node ``i`` are ``ids[tok_start[i]:tok_start[i + 1]]`` and the ids of its whole
-subtree are ``ids[tok_start[i]:tok_start[end[i]]]``.
+subtree are ``ids[tok_start[i]:tok_start[end[i]]]``. The kernel reads these arrays interleaved
+(``WalkTrie.packed``, one row per node, so a node costs one cache line and a call few arguments),
+and a whole-vocabulary walk is given each root's byte, so roots whose first byte cannot continue the
+lexeme are skipped without touching the trie (tokens by first byte: :func:`first_byte_complement`).
 
 :func:`walk_kernel` is the classification of :mod:`structgen.runtime.grammar_masks` as one loop:
 from lexer state ``q0``, a node whose byte keeps the lexeme alive (under the parser's acceptable
@@ -47,6 +50,7 @@ __all__ = [
     "WalkResult",
     "WalkTrie",
     "subtree_words",
+    "first_byte_complement",
     "vocab_trie",
     "concat_tries",
     "walk",
@@ -75,7 +79,8 @@ class WalkTrie:
     ascii_rest: np.ndarray  # (N,) int8, the same for subtrees of printable-ASCII slice tokens only
     alnum_rest: np.ndarray  # (N,) int8, the same for subtrees of ASCII letter-and-digit tokens only
     max_depth: int
-    lists: tuple[list[int], ...]  # byte, depth, end, tok_start, ids, slice/ascii/alnum_rest as lists
+    packed: np.ndarray  # ((N + 1) * NODE_COLS,) int32: the node arrays interleaved, for walk_kernel
+    lists: tuple[list[int], ...]  # packed, ids, end, tok_start as lists (the pure-Python kernels)
     cache: dict[Any, Any]  # per-vocabulary memo (subtree token sets)
 
     @property
@@ -100,7 +105,10 @@ class WalkTrie:
         if n == 0:
             e = np.zeros(0, dtype=np.int32)
             e8 = e.astype(np.int8)
-            return WalkTrie(e, e, e, np.zeros(1, dtype=np.int32), e, e, e8, e8, e8, 0, ([],) * 8, {})
+            packed = np.zeros(NODE_COLS, dtype=np.int32)
+            return WalkTrie(
+                e, e, e, np.zeros(1, dtype=np.int32), e, e, e8, e8, e8, 0, packed, ([0] * NODE_COLS, [], [], [0]), {}
+            )
         order = sorted(range(n), key=token_bytes.__getitem__)
         toks = [token_bytes[i] for i in order]
         ids = np.asarray(token_ids, dtype=np.int64)[order].astype(np.int32)
@@ -171,6 +179,15 @@ def concat_tries(parts: list[WalkTrie]) -> WalkTrie:
 
 def _make(arrays: tuple[np.ndarray, ...], roots: np.ndarray, rests: tuple[np.ndarray, ...], max_depth: int) -> WalkTrie:
     byte, depth, end, tok_start, ids = (np.ascontiguousarray(a, dtype=np.int32) for a in arrays)
+    n = byte.shape[0]
+    packed = np.zeros((n + 1, NODE_COLS), dtype=np.int32)  # (N + 1, NODE_COLS)
+    packed[:n, _BYTE] = byte
+    packed[:n, _DEPTH] = depth
+    packed[:n, _END] = end
+    packed[:, _TOK] = tok_start
+    for c, rest in enumerate(rests):
+        packed[:n, _SLICE + c] = rest
+    packed = packed.reshape(-1)
     return WalkTrie(
         byte=byte,
         depth=depth,
@@ -182,7 +199,8 @@ def _make(arrays: tuple[np.ndarray, ...], roots: np.ndarray, rests: tuple[np.nda
         ascii_rest=rests[1],
         alnum_rest=rests[2],
         max_depth=max_depth,
-        lists=tuple(a.tolist() for a in (byte, depth, end, tok_start, ids, *rests)),
+        packed=packed,
+        lists=tuple(a.tolist() for a in (packed, ids, end, tok_start)),
         cache={},
     )
 
@@ -260,6 +278,9 @@ def vocab_trie(vocab: Vocabulary) -> WalkTrie:
         # as sorted node ids: the keys under which callers memoize their token sets
         n = np.cumsum([len(p.roots) for p in parts])
         got.cache["slice_roots"] = tuple(got.roots[: n[k]] for k in (2, 1, 0))
+        # per root its byte, and every token as a row: first-byte filtering of whole-trie walks
+        got.cache["root_byte"] = got.byte[got.roots]
+        got.cache["all_words"] = subtree_words(got, got.roots, (vocab.size + 31) // 32)
     return got  # type: ignore[no-any-return]
 
 
@@ -278,6 +299,7 @@ class LexerTables:
     g_slice: np.ndarray  # ((K+1) * S * words,) uint64
     g_ascii: np.ndarray  # ((K+1) * S * words,) uint64
     g_alnum: np.ndarray  # ((K+1) * S * words,) uint64
+    packed: np.ndarray  # alive, accept, g_slice, g_ascii, g_alnum concatenated (the above are views)
     num_states: int
     words: int
     lists: dict[str, list[int]]  # the arrays as lists, filled on the first pure-Python walk
@@ -289,13 +311,24 @@ class LexerTables:
         alive_w = terminal_words(alive, words)
         accept_w = terminal_words(accept, words)
         flat = np.ascontiguousarray(trans, dtype=np.int32).reshape(-1)
+        cols: dict[Any, np.ndarray] = {}  # transition columns, shared by the three closures
+        parts = [
+            alive_w.reshape(-1),
+            accept_w.reshape(-1),
+            slice_closure(trans, alive_w, columns=cols).reshape(-1),
+            slice_closure(trans, alive_w, chars="ascii", columns=cols).reshape(-1),
+            slice_closure(trans, alive_w, chars="alnum", columns=cols).reshape(-1),
+        ]
+        packed = np.concatenate(parts)
+        views = np.split(packed, np.cumsum([p.shape[0] for p in parts])[:-1])
         return LexerTables(
             trans=flat,
-            alive=alive_w.reshape(-1),
-            accept=accept_w.reshape(-1),
-            g_slice=slice_closure(trans, alive_w).reshape(-1),
-            g_ascii=slice_closure(trans, alive_w, chars="ascii").reshape(-1),
-            g_alnum=slice_closure(trans, alive_w, chars="alnum").reshape(-1),
+            alive=views[0],
+            accept=views[1],
+            g_slice=views[2],
+            g_ascii=views[3],
+            g_alnum=views[4],
+            packed=packed,
             num_states=int(trans.shape[0]),
             words=words,
             lists={},
@@ -303,143 +336,168 @@ class LexerTables:
 
     def as_lists(self) -> dict[str, list[int]]:
         if not self.lists:
-            for name in ("trans", "alive", "accept", "g_slice", "g_ascii", "g_alnum"):
+            for name in ("trans", "packed"):
                 self.lists[name] = getattr(self, name).tolist()
         return self.lists
 
 
 def terminal_words(bitsets: tuple[int, ...] | list[int], words: int) -> np.ndarray:
     """``(n, words)`` uint64: terminal bitsets (Python ints) split into 64-bit words."""
+    if words == 1 and all(x >> 64 == 0 for x in bitsets):
+        return np.array(bitsets, dtype=np.uint64).reshape(-1, 1)
     mask = (1 << 64) - 1
     return np.array([[(x >> (64 * w)) & mask for w in range(words)] for x in bitsets], dtype=np.uint64)
 
 
+# Columns of a node's row in WalkTrie.packed (flat, NODE_COLS int32 per node, one more row at the
+# end holding the total token count in its tok_start column): one cache line serves a node.
+NODE_COLS = 8
+_BYTE, _DEPTH, _END, _TOK, _SLICE, _ASCII, _ALNUM = range(7)
+
+
 def walk_kernel(
-    byte: Any,
-    depth: Any,
-    end: Any,
-    tok_start: Any,
+    nodes: Any,
     ids: Any,
-    slice_rest: Any,
-    ascii_rest: Any,
-    alnum_rest: Any,
     trans: Any,
-    alive: Any,
-    accept: Any,
-    g_slice: Any,
-    g_ascii: Any,
-    g_alnum: Any,
+    lex: Any,
     num_states: int,
     nw: int,
     stack: Any,
-    out_ids: Any,
-    out_node: Any,
-    out_state: Any,
-    out_skip: Any,
+    out: Any,
+    out_len: int,
     big: int,
     roots: Any,
+    root_bytes: Any,
     q0: int,
     a: Any,
     words: Any,
-) -> tuple[int, int, int, int]:
+) -> tuple[int, int, int, int, int]:
     """Walk the subtrees of ``roots`` from lexer state ``q0``.
 
-    Returns ``(#direct ids, #tokens of small skipped subtrees, #crossings, #big skipped subtrees)``.
-    The arguments: the trie's arrays; the :class:`LexerTables` arrays; scratch and output buffers
-    and ``big`` (all fixed per trie, lexer and thread, see :func:`_prefix`); then the walk's own:
-    ``roots``, ``q0``, ``a`` (the ``nw`` words of the parser's acceptable terminals ``A``) and the
-    zeroed output row ``words``. A node whose state keeps a terminal
-    of ``A`` alive is inside: its tokens go to ``out_ids`` and to the bitmask ``words``; unless its
-    subtree is a slice subtree whose every remainder keeps one alive (``G_k`` with ``k =
-    slice_rest``): then the whole subtree is inside; a root, or a subtree of more than ``big``
-    tokens, goes to ``out_skip`` (the caller ORs a memoized set: in a string body the skipped roots
-    are the same few sets every time), a smaller one has its tokens set in ``words``. A
-    node whose byte ends a complete lexeme of ``A`` is a crossing (node and boundary state to
-    ``out_node``/``out_state``). ``stack`` holds the state above each depth (``max_depth + 1``).
+    Returns ``(#direct ids, #tokens of small skipped subtrees, #crossings, #big skipped subtrees,
+    #words of ``words`` set)``. The arguments: the trie (``nodes``: :attr:`WalkTrie.packed`;
+    ``ids``); the lexer (``trans``; ``lex``: :attr:`LexerTables.packed`, ``num_states``, ``nw``
+    words per terminal set); scratch and output buffers (``stack``, ``max_depth + 1``; ``out``,
+    five ``out_len`` regions: direct ids, crossing nodes, their boundary states, skipped nodes,
+    indices of the words set) and ``big`` (all fixed per trie, lexer and thread, see
+    :func:`_prefix`); then the walk's own: ``roots``, ``root_bytes`` (empty, or the byte of each
+    root: a compact copy, so dead roots are skipped without touching the trie), ``q0``, ``a`` (the
+    ``nw`` words of the parser's acceptable terminals ``A``) and the zeroed output row ``words``.
+
+    A node whose state keeps a terminal of ``A`` alive is inside: its tokens are recorded and set
+    in ``words``; unless its subtree is a slice subtree whose every remainder keeps one alive
+    (``G_k`` with ``k`` = the node's slice/ascii/alnum rest): then the whole subtree is inside; a
+    root, or a subtree of more than ``big`` tokens, is recorded as skipped (the caller ORs a
+    memoized set: in a string body the skipped roots are the same few sets every time), a smaller
+    one has its tokens set in ``words``. A node below the roots whose byte ends a complete lexeme
+    of ``A`` is a crossing (node and boundary state recorded). A root whose byte ends the lexeme
+    crosses with boundary state ``q0``: callers handle those without the walk (tokens by first byte).
     """
+    nc = NODE_COLS
+    sw = num_states * nw
+    o_acc = sw
+    g_size = (SLICE_MAX_CHARS + 1) * sw
+    o_g = (2 * sw, 2 * sw + g_size, 2 * sw + 2 * g_size)  # slice, ascii, alnum closures
+    o_node = out_len
+    o_state = 2 * out_len
+    o_skip = 3 * out_len
+    o_words = 4 * out_len
     n_ids = 0
     n_sub = 0
     n_cross = 0
     n_skip = 0
-    for r in roots:
-        base = depth[r]
-        stack[0] = q0
-        i = r
-        stop = end[r]
-        while i < stop:
-            d = depth[i] - base
-            s = stack[d]
-            ns = trans[s * 256 + byte[i]]
+    n_words = 0
+    n_rb = len(root_bytes)
+    for ri in range(len(roots)):
+        if n_rb:
+            ns = trans[q0 * 256 + root_bytes[ri]]
             live = False
             for w in range(nw):
-                if alive[ns * nw + w] & a[w]:
+                if lex[ns * nw + w] & a[w]:
+                    live = True
+                    break
+            if not live:
+                continue
+        r = roots[ri]
+        base = nodes[r * nc + _DEPTH]
+        stack[0] = q0
+        i = r
+        stop = nodes[r * nc + _END]
+        while i < stop:
+            row = i * nc
+            d = nodes[row + _DEPTH] - base
+            s = stack[d]
+            ns = trans[s * 256 + nodes[row + _BYTE]]
+            live = False
+            for w in range(nw):
+                if lex[ns * nw + w] & a[w]:
                     live = True
                     break
             if live:
                 whole = False
-                k = slice_rest[i]
-                if k >= 0:
-                    o = (k * num_states + ns) * nw
-                    for w in range(nw):
-                        if g_slice[o + w] & a[w]:
-                            whole = True
+                for c in range(3):
+                    k = nodes[row + _SLICE + c]
+                    if k >= 0:
+                        o = o_g[c] + (k * num_states + ns) * nw
+                        for w in range(nw):
+                            if lex[o + w] & a[w]:
+                                whole = True
+                                break
+                        if whole:
                             break
-                if not whole:
-                    k = ascii_rest[i]
-                    if k >= 0:
-                        o = (k * num_states + ns) * nw
-                        for w in range(nw):
-                            if g_ascii[o + w] & a[w]:
-                                whole = True
-                                break
-                if not whole:
-                    k = alnum_rest[i]
-                    if k >= 0:
-                        o = (k * num_states + ns) * nw
-                        for w in range(nw):
-                            if g_alnum[o + w] & a[w]:
-                                whole = True
-                                break
                 if whole:
-                    lo = tok_start[i]
-                    hi = tok_start[end[i]]
+                    e = nodes[row + _END]
+                    lo = nodes[row + _TOK]
+                    hi = nodes[e * nc + _TOK]
                     if d == 0 or hi - lo > big:
-                        out_skip[n_skip] = i
+                        out[o_skip + n_skip] = i
                         n_skip += 1
                     else:
                         for t in range(lo, hi):
                             tid = ids[t]
+                            if words[tid >> 5] == 0:
+                                out[o_words + n_words] = tid >> 5
+                                n_words += 1
                             words[tid >> 5] |= 1 << (tid & 31)
                         n_sub += hi - lo
-                    i = end[i]
+                    i = e
                     continue
                 stack[d + 1] = ns
-                for t in range(tok_start[i], tok_start[i + 1]):
+                for t in range(nodes[row + _TOK], nodes[row + nc + _TOK]):
                     tid = ids[t]
+                    if words[tid >> 5] == 0:
+                        out[o_words + n_words] = tid >> 5
+                        n_words += 1
                     words[tid >> 5] |= 1 << (tid & 31)
-                    out_ids[n_ids] = tid
+                    out[n_ids] = tid
                     n_ids += 1
                 i += 1
             else:
-                for w in range(nw):
-                    if accept[s * nw + w] & a[w]:
-                        out_node[n_cross] = i
-                        out_state[n_cross] = s
-                        n_cross += 1
-                        break
-                i = end[i]
-    return n_ids, n_sub, n_cross, n_skip
+                if d > 0:
+                    for w in range(nw):
+                        if lex[o_acc + s * nw + w] & a[w]:
+                            out[o_node + n_cross] = i
+                            out[o_state + n_cross] = s
+                            n_cross += 1
+                            break
+                i = nodes[row + _END]
+    return n_ids, n_sub, n_cross, n_skip, n_words
 
 
-def subtree_kernel(end: Any, tok_start: Any, ids: Any, nodes: Any, words: Any) -> int:
-    """Set in ``words`` the token ids of the subtrees of ``nodes``; returns how many were set."""
+def subtree_kernel(end: Any, tok_start: Any, ids: Any, nodes: Any, words: Any, clear: bool) -> int:
+    """Set (``clear``: clear) in ``words`` the token ids of the subtrees of ``nodes``; returns how many."""
     n = 0
     for i in nodes:
         lo = tok_start[i]
         hi = tok_start[end[i]]
-        for t in range(lo, hi):
-            tid = ids[t]
-            words[tid >> 5] |= 1 << (tid & 31)
+        if clear:
+            for t in range(lo, hi):
+                tid = ids[t]
+                words[tid >> 5] &= ~(1 << (tid & 31))
+        else:
+            for t in range(lo, hi):
+                tid = ids[t]
+                words[tid >> 5] |= 1 << (tid & 31)
         n += hi - lo
     return n
 
@@ -455,13 +513,14 @@ class WalkResult(NamedTuple):
     crossings.
 
     ``words``: ``(W,)`` uint32, the inside tokens as a bitmask row (direct tokens and small skipped
-    subtrees); ``ids``: the direct inside token ids only; ``n_inside``: every token set in ``words``
+    subtrees), ``touched``: the indices of its non-zero words; ``ids``: the direct inside token ids only; ``n_inside``: every token set in ``words``
     (so ``n_inside == len(ids)`` when no small subtree was skipped); ``whole``: skipped roots
     and big subtree nodes, whose tokens are inside too but not in ``words``; ``cross_nodes``/``cross_states``:
     crossing nodes and their boundary lexer states.
     """
 
     words: np.ndarray  # (W,) uint32
+    touched: np.ndarray  # (m,) int64
     ids: np.ndarray  # (n,) int32
     n_inside: int
     whole: np.ndarray  # (k,) int32
@@ -486,47 +545,40 @@ class _Buffers(threading.local):
     def __init__(self) -> None:
         self.trie: WalkTrie | None = None
         self.lexer: LexerTables | None = None
-        self.bufs: tuple[np.ndarray, ...] = ()
+        self.bufs: tuple[np.ndarray, ...] = ()  # (stack, out)
         self.prefix: tuple[Any, ...] = ()
 
 
 _buffers = _Buffers()
 _EMPTY32 = np.zeros(0, dtype=np.int32)
+_EMPTY64 = np.zeros(0, dtype=np.int64)
 _INT32 = np.dtype(np.int32)
+
+
+def _out_len(trie: WalkTrie) -> int:
+    """Length of each of the five regions of the kernel's ``out`` buffer."""
+    return max(trie.num_nodes, int(trie.ids.shape[0]), 1)
 
 
 def _prefix(trie: WalkTrie, lexer: LexerTables) -> tuple[Any, ...]:
     """The kernel's arguments that depend only on the trie, the lexer and the thread."""
     buf = _buffers
     if buf.trie is not trie:
-        n = trie.num_nodes
-        buf.bufs = tuple(np.empty(k, dtype=np.int32) for k in (trie.ids.shape[0], n, n, n, trie.max_depth + 1))
+        buf.bufs = (np.empty(trie.max_depth + 1, dtype=np.int32), np.empty(5 * _out_len(trie), dtype=np.int32))
         buf.trie = trie
         buf.lexer = None
     if buf.lexer is not lexer:
-        out_ids, out_node, out_state, out_skip, stack = buf.bufs
+        stack, out = buf.bufs
         buf.prefix = (
-            trie.byte,
-            trie.depth,
-            trie.end,
-            trie.tok_start,
+            trie.packed,
             trie.ids,
-            trie.slice_rest,
-            trie.ascii_rest,
-            trie.alnum_rest,
             lexer.trans,
-            lexer.alive,
-            lexer.accept,
-            lexer.g_slice,
-            lexer.g_ascii,
-            lexer.g_alnum,
+            lexer.packed,
             lexer.num_states,
             lexer.words,
             stack,
-            out_ids,
-            out_node,
-            out_state,
-            out_skip,
+            out,
+            _out_len(trie),
             BIG_SUBTREE,
         )
         buf.lexer = lexer
@@ -541,76 +593,60 @@ def walk(
     a_words: np.ndarray,
     width: int,
     *,
+    root_bytes: np.ndarray = _EMPTY32,
     use_numba: bool | None = None,
 ) -> WalkResult:
     """Classify the subtrees of ``roots`` from lexer state ``q0`` (see :func:`walk_kernel`).
 
     ``a_words``: ``(lexer.words,)`` uint64, the acceptable terminals; ``width``: bitmask words
-    (``ceil(V / 32)``). ``use_numba=None`` picks the compiled kernel when numba is available;
-    ``False`` runs the same function as Python.
+    (``ceil(V / 32)``); ``root_bytes``: empty or ``(R,)`` int32, the byte of each root.
+    ``use_numba=None`` picks the compiled kernel when numba is available; ``False`` runs the same
+    function as Python.
     """
     if trie.num_nodes == 0 or roots.size == 0:
-        return WalkResult(np.zeros(width, dtype=np.uint32), _EMPTY32, 0, _EMPTY32, _EMPTY32, _EMPTY32)
+        return WalkResult(np.zeros(width, dtype=np.uint32), _EMPTY64, _EMPTY32, 0, _EMPTY32, _EMPTY32, _EMPTY32)
     jit = _jit() if use_numba is None or use_numba else None
     if use_numba and jit is None:
         raise RuntimeError("numba is not available")
+    m = _out_len(trie)
     if jit is not None:
         pre = _prefix(trie, lexer)
         words = np.zeros(width, dtype=np.uint32)  # (W,) uint32
-        n_ids, n_sub, n_cross, n_skip = jit[0](
-            *pre, roots if roots.dtype is _INT32 else roots.astype(np.int32), q0, a_words, words
+        n_ids, n_sub, n_cross, n_skip, n_words = jit[0](
+            *pre, roots if roots.dtype is _INT32 else roots.astype(np.int32), root_bytes, q0, a_words, words
         )
-        out_ids, out_node, out_state, out_skip = pre[17:21]
-        return WalkResult(
-            words,
-            out_ids[:n_ids].copy(),
-            n_ids + n_sub,
-            out_skip[:n_skip].copy() if n_skip else _EMPTY32,
-            out_node[:n_cross].copy() if n_cross else _EMPTY32,
-            out_state[:n_cross].copy() if n_cross else _EMPTY32,
+        out: Any = pre[7]
+    else:
+        lx = lexer.as_lists()
+        py_words: list[int] = [0] * width
+        out = [0] * (5 * m)
+        n_ids, n_sub, n_cross, n_skip, n_words = walk_kernel(
+            trie.lists[0],
+            trie.lists[1],
+            lx["trans"],
+            lx["packed"],
+            lexer.num_states,
+            lexer.words,
+            [0] * (trie.max_depth + 1),
+            out,
+            m,
+            BIG_SUBTREE,
+            roots.tolist(),
+            root_bytes.tolist(),
+            q0,
+            a_words.tolist(),
+            py_words,
         )
-    lx = lexer.as_lists()
-    py_words: list[int] = [0] * width
-    py_ids: list[int] = [0] * trie.ids.shape[0]
-    py_node: list[int] = [0] * trie.num_nodes
-    py_state: list[int] = [0] * trie.num_nodes
-    py_skip: list[int] = [0] * trie.num_nodes
-    b, dp, en, ts, ids, sr, ar, nr = trie.lists
-    n_ids, n_sub, n_cross, n_skip = walk_kernel(
-        b,
-        dp,
-        en,
-        ts,
-        ids,
-        sr,
-        ar,
-        nr,
-        lx["trans"],
-        lx["alive"],
-        lx["accept"],
-        lx["g_slice"],
-        lx["g_ascii"],
-        lx["g_alnum"],
-        lexer.num_states,
-        lexer.words,
-        [0] * (trie.max_depth + 1),
-        py_ids,
-        py_node,
-        py_state,
-        py_skip,
-        BIG_SUBTREE,
-        roots.tolist(),
-        q0,
-        a_words.tolist(),
-        py_words,
-    )
+        words = np.array(py_words, dtype=np.uint32)
+    conv = np.array
     return WalkResult(
-        np.array(py_words, dtype=np.uint32),
-        np.array(py_ids[:n_ids], dtype=np.int32),
+        words,
+        conv(out[4 * m : 4 * m + n_words], dtype=np.int64) if n_words else _EMPTY64,
+        conv(out[:n_ids], dtype=np.int32) if n_ids else _EMPTY32,
         n_ids + n_sub,
-        np.array(py_skip[:n_skip], dtype=np.int32),
-        np.array(py_node[:n_cross], dtype=np.int32),
-        np.array(py_state[:n_cross], dtype=np.int32),
+        conv(out[3 * m : 3 * m + n_skip], dtype=np.int32) if n_skip else _EMPTY32,
+        conv(out[m : m + n_cross], dtype=np.int32) if n_cross else _EMPTY32,
+        conv(out[2 * m : 2 * m + n_cross], dtype=np.int32) if n_cross else _EMPTY32,
     )
 
 
@@ -618,58 +654,92 @@ def subtree_words(
     trie: WalkTrie, nodes: np.ndarray, width: int, *, use_numba: bool | None = None
 ) -> tuple[np.ndarray, int]:
     """(``(W,)`` uint32 bitmask row, token count) of the tokens of the subtrees of ``nodes``."""
-    words = np.zeros(width, dtype=np.uint32)  # (W,) uint32
+    return _subtree_op(trie, nodes, np.zeros(width, dtype=np.uint32), False, use_numba)
+
+
+def first_byte_complement(trie: WalkTrie, live: np.ndarray, *, use_numba: bool | None = None) -> tuple[np.ndarray, int]:
+    """(``(W,)`` uint32 row, token count) of the trie's tokens whose first byte is not in ``live``.
+
+    ``live``: ``(256,)`` bool. Computed as every token minus the subtrees of the live roots (the
+    live bytes are usually few), from the per-trie row of all tokens (:func:`vocab_trie`).
+    """
+    all_words, total = trie.cache["all_words"]
+    nodes = trie.roots[live[trie.cache["root_byte"]]]
+    if nodes.size == 0:
+        return all_words.copy(), total
+    words, n = _subtree_op(trie, nodes, all_words.copy(), True, use_numba)
+    return words, total - n
+
+
+def _subtree_op(
+    trie: WalkTrie, nodes: np.ndarray, words: np.ndarray, clear: bool, use_numba: bool | None
+) -> tuple[np.ndarray, int]:
     if nodes.size == 0:
         return words, 0
     jit = _jit() if use_numba is None or use_numba else None
     if jit is not None:
         n = jit[1](
-            trie.end, trie.tok_start, trie.ids, nodes if nodes.dtype == np.int32 else nodes.astype(np.int32), words
+            trie.end,
+            trie.tok_start,
+            trie.ids,
+            nodes if nodes.dtype == np.int32 else nodes.astype(np.int32),
+            words,
+            clear,
         )
         return words, int(n)
-    py_words = [0] * width
-    n = subtree_kernel(trie.lists[2], trie.lists[3], trie.lists[4], nodes.tolist(), py_words)
-    return np.array(py_words, dtype=np.uint32), n
+    py_words = [int(w) for w in words.tolist()]
+    n = subtree_kernel(trie.lists[2], trie.lists[3], trie.lists[1], nodes.tolist(), py_words, clear)
+    return np.array([w & 0xFFFFFFFF for w in py_words], dtype=np.uint32), n
 
 
-def slice_closure(trans: np.ndarray, alive: np.ndarray, *, chars: str = "slice") -> np.ndarray:
+_ASCII_RANGES = ((0x20, 0x21), (0x23, 0x5B), (0x5D, 0x7E))
+_ALNUM_RANGES = ((0x30, 0x39), (0x41, 0x5A), (0x61, 0x7A))
+
+
+def slice_closure(
+    trans: np.ndarray, alive: np.ndarray, *, chars: str = "slice", columns: dict[Any, np.ndarray] | None = None
+) -> np.ndarray:
     """``(K+1, S, words)`` uint64: ``G_k(s)``, the terminals alive in every lexer state reachable from
     ``s`` by at most ``k`` slice characters (``K = SLICE_MAX_CHARS``; ``alive`` is ``(S, words)``).
 
     ``G_0 = alive`` and ``G_k(s) = alive(s) & AND over one-character successors t of G_{k-1}(t)``;
     a multi-byte character is followed byte range by byte range (continuation stages are shared),
-    each range reduced to its distinct transition-table columns. ``chars``: ``"slice"``, ``"ascii"``
-    (printable-ASCII slice characters) or ``"alnum"`` (ASCII letters and digits).
+    each set of byte ranges reduced to its distinct transition-table columns. ``chars``:
+    ``"slice"``, ``"ascii"`` (printable-ASCII slice characters) or ``"alnum"`` (ASCII letters and
+    digits). ``columns``: a dict shared by calls on the same ``trans`` (those columns are memoized).
     """
-    trans_t = np.ascontiguousarray(trans.T)  # (256, S): one row per byte
-    cols: dict[tuple[int, int], np.ndarray] = {}
+    cols: dict[Any, np.ndarray] = {} if columns is None else columns
+    trans_t = cols.get("T")
+    if trans_t is None:
+        trans_t = cols["T"] = np.ascontiguousarray(trans.T)  # (256, S): one row per byte
 
-    def distinct(lo: int, hi: int) -> np.ndarray:
-        got = cols.get((lo, hi))
+    def distinct(ranges: tuple[tuple[int, int], ...]) -> np.ndarray:
+        got = cols.get(ranges)
         if got is None:
             first: dict[bytes, int] = {}
-            for b in range(lo, hi + 1):
-                first.setdefault(trans_t[b].tobytes(), b)
-            got = cols[(lo, hi)] = trans_t[sorted(first.values())]  # (u, S)
+            for lo, hi in ranges:
+                for b in range(lo, hi + 1):
+                    first.setdefault(trans_t[b].tobytes(), b)
+            got = cols[ranges] = trans_t[sorted(first.values())]  # (u, S)
         return got
 
-    def step(v: np.ndarray, lo: int, hi: int) -> np.ndarray:
-        """AND over the bytes of [lo, hi] of ``v`` after that byte."""
-        return np.bitwise_and.reduce(v[distinct(lo, hi)], axis=0)  # (S, words)
+    def step(v: np.ndarray, *ranges: tuple[int, int]) -> np.ndarray:
+        """AND over the bytes of ``ranges`` of ``v`` after that byte."""
+        return np.bitwise_and.reduce(v[distinct(ranges)], axis=0)  # (S, words)
 
     def one_char(v: np.ndarray) -> np.ndarray:
         if chars == "alnum":
-            return step(v, 0x30, 0x39) & step(v, 0x41, 0x5A) & step(v, 0x61, 0x7A)
+            return step(v, *_ALNUM_RANGES)
         if chars == "ascii":
-            return step(v, 0x20, 0x21) & step(v, 0x23, 0x5B) & step(v, 0x5D, 0x7E)
-        c1 = step(v, 0x80, 0xBF)
-        c2 = step(c1, 0x80, 0xBF)
-        c3 = step(c2, 0x80, 0xBF)
-        out = step(v, 0x20, 0x21) & step(v, 0x23, 0x5B) & step(v, 0x5D, 0x7E) & step(c1, 0xC2, 0xDF)
-        out &= step(step(c1, 0xA0, 0xBF), 0xE0, 0xE0) & step(c2, 0xE1, 0xEC)
-        out &= step(step(c1, 0x80, 0x9F), 0xED, 0xED) & step(c2, 0xEE, 0xEF)
-        out &= step(step(c2, 0x90, 0xBF), 0xF0, 0xF0) & step(c3, 0xF1, 0xF3)
-        out &= step(step(c2, 0x80, 0x8F), 0xF4, 0xF4)
+            return step(v, *_ASCII_RANGES)
+        c1 = step(v, (0x80, 0xBF))
+        c2 = step(c1, (0x80, 0xBF))
+        c3 = step(c2, (0x80, 0xBF))
+        out = step(v, *_ASCII_RANGES) & step(c1, (0xC2, 0xDF))
+        out &= step(step(c1, (0xA0, 0xBF)), (0xE0, 0xE0)) & step(c2, (0xE1, 0xEC), (0xEE, 0xEF))
+        out &= step(step(c1, (0x80, 0x9F)), (0xED, 0xED))
+        out &= step(step(c2, (0x90, 0xBF)), (0xF0, 0xF0)) & step(c3, (0xF1, 0xF3))
+        out &= step(step(c2, (0x80, 0x8F)), (0xF4, 0xF4))
         return out
 
     levels = [alive]
