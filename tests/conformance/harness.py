@@ -6,7 +6,12 @@ default formatting (``structgen.frontends.json_schema.formatting.dumps``: ", " a
 numbers in positional notation, strings as ``json.dumps(ensure_ascii=False)``) and fed to a fresh
 matcher with ``accept_text``, object keys in whatever order the grammar takes (the emitter tries
 the instance's keys in turn, so schema-order output is found without guessing), then
-``is_accepting()`` must hold. An invalid instance must be rejected in every key order. For a sample
+``is_accepting()`` must hold. An invalid instance must be rejected in every key order. The key-order
+search (``feed_value``) is exact: a greedy pass, then backtracking over every order, where a branch is
+cut only when it provably cannot succeed: a failure memo keyed on (object, state, remaining key set)
+with grammar states compared structurally (``state_key``: equal Earley sets merge), and a dead-key
+prune (``_Reach``: a remaining key that no terminal still reachable at member level of the object
+can read is never placeable). A search that runs out of budget is reported ``undecided``. For a sample
 of valid instances the accepted text is also tokenized with the real Llama-3 tokenizer and fed
 token by token with ``accept_token``.
 
@@ -104,6 +109,261 @@ class _Budget(Exception):
     pass
 
 
+_WS = frozenset(b" \t\r\n")
+
+
+class _Reach:
+    """Which keys can still be placed in an open object: a sound prune for the key-order search.
+
+    Works on the grammar engine's Earley states (a :class:`CheckedState` is looked through: its
+    language is a subset of the inner grammar's). At a member boundary, after the separator is fed,
+    the terminals that can still occur at *member level* of the object are the rests of the chart
+    items that belong to the object (origin after its ``{``), followed up the completion chain until
+    the object's own rule, closed over the grammar while skipping every nonterminal that directly
+    follows a *key terminal* (one whose strings end in ``:`` and whitespace: what follows is a member
+    value, whose keys belong to another object). A remaining key is dead when no such terminal
+    matches a prefix of its head (``"key": `` or ``, "key": ``): no order that places the rest of the
+    keys first can accept it, so the branch fails. Unknown engines and states never prune.
+    """
+
+    def __init__(self, engine: Any) -> None:
+        t = engine.tables
+        self.tables = t
+        self.nt = len(t.terminal_names)
+        self.nsym = t.next_sym
+        self.lhs = t.lhs
+        tflat = getattr(engine, "_tflat", None)
+        self.tflat: list[int] = tflat if isinstance(tflat, list) else engine.trans.reshape(-1).tolist()
+        self.alive = engine.alive
+        self.accepts = engine.accepts
+        self.nolex = engine.nolex
+        self.starts: dict[int, list[int]] = {}
+        rd = 0
+        while rd < len(self.nsym):
+            self.starts.setdefault(t.lhs[rd], []).append(rd)
+            while self.nsym[rd] >= 0:
+                rd += 1
+            rd += 1
+        self.keyish = self._key_terminals(engine)
+        self._reach: dict[int, int] = {}
+        self._heads: dict[tuple[bytes, int], int] = {}  # (head, previous byte) -> terminal bits
+
+    def _key_terminals(self, engine: Any) -> int:
+        """Bitset of terminals accepting some string whose last non-space byte is ``:``."""
+        import numpy as np
+
+        trans = np.asarray(engine.trans)
+        alive = np.array([a != 0 for a in self.alive], dtype=bool)
+        self._trans = trans
+        self._alive_np = alive
+        seen = np.zeros(len(trans), dtype=bool)
+        seen[self.nolex] = True
+        frontier = np.array([self.nolex])
+        while frontier.size:  # lexer states reachable from the lexeme start
+            nxt = np.unique(trans[frontier].ravel())
+            nxt = nxt[alive[nxt] & ~seen[nxt]]
+            seen[nxt] = True
+            frontier = nxt
+        self._lexable = np.flatnonzero(seen)
+        colon = np.zeros(len(trans), dtype=bool)
+        colon[trans[seen, 58]] = True
+        ws = np.array(sorted(_WS))
+        frontier = np.flatnonzero(colon)
+        while frontier.size:
+            nxt = np.unique(trans[np.ix_(frontier, ws)].ravel())
+            nxt = nxt[~colon[nxt]]
+            colon[nxt] = True
+            frontier = nxt
+        bits = 0
+        for q in np.flatnonzero(colon).tolist():
+            bits |= self.accepts[q]
+        return bits
+
+    def head_bits(self, head: bytes, prev: int) -> int:
+        """Terminals whose lexeme can run through the bytes of ``head`` when byte ``prev`` came just
+        before it: lexemes starting at the head, and lexemes started earlier (a const object's
+        literal spans several members), ending inside the head or after it."""
+        import numpy as np
+
+        r = self._heads.get((head, prev))
+        if r is None:
+            r = 0
+            states = np.unique(self._trans[self._lexable, prev])
+            states = np.union1d(states[self._alive_np[states]], [self.nolex])
+            for b in head:
+                states = np.unique(self._trans[states, b])
+                states = states[self._alive_np[states]]
+                if not states.size:
+                    break
+                for q in states.tolist():
+                    r |= self.accepts[q]
+            else:
+                for q in states.tolist():
+                    r |= self.alive[q]
+            self._heads[(head, prev)] = r
+        return r
+
+    def _rest(self, rd: int) -> int:
+        """Member-level terminals of the rest of a rule from dot position ``rd``."""
+        nsym, nt = self.nsym, self.nt
+        bits = 0
+        prev_key = rd > 0 and 0 <= nsym[rd - 1] < nt and (self.keyish >> nsym[rd - 1]) & 1
+        while nsym[rd] >= 0:
+            s = nsym[rd]
+            if s < nt:
+                bits |= 1 << s
+                prev_key = (self.keyish >> s) & 1
+            else:
+                if not prev_key:
+                    bits |= self.reach(s)
+                prev_key = False
+            rd += 1
+        return bits
+
+    def reach(self, sym: int) -> int:
+        """Member-level terminals derivable from nonterminal ``sym`` (values skipped)."""
+        r = self._reach.get(sym)
+        if r is not None:
+            return r
+        nsym, nt = self.nsym, self.nt
+        bits = 0
+        seen = {sym}
+        stack = [sym]
+        while stack:
+            x = stack.pop()
+            for rd in self.starts.get(x, ()):
+                prev_key = False
+                while nsym[rd] >= 0:
+                    s = nsym[rd]
+                    if s < nt:
+                        bits |= 1 << s
+                        prev_key = (self.keyish >> s) & 1
+                    else:
+                        if not prev_key and s not in seen:
+                            seen.add(s)
+                            stack.append(s)
+                        prev_key = False
+                    rd += 1
+        self._reach[sym] = bits
+        return bits
+
+    def future(self, threads: Any, base: int) -> int | None:
+        """Member-level terminals of the object opened after chart depth ``base`` (None: unknown).
+
+        Items started at ``base`` (the rule that read the ``{``: a const object's literal members sit
+        in it) contribute their rest; only items started inside the object are completed upwards."""
+        bits = 0
+        seen: set[tuple[int, int]] = set()
+        stack: list[tuple[int, Any]] = []
+        for e, _q in threads:
+            if e.depth <= base:
+                return None
+            for items in e.waiting.values():
+                for rd, o in items:
+                    o = e if o is None else o
+                    if o.depth >= base:
+                        stack.append((rd, o))
+        lhs, nsym = self.lhs, self.nsym
+        while stack:
+            rd, o = stack.pop()
+            key = (rd, o.id)
+            if key in seen:
+                continue
+            seen.add(key)
+            bits |= self._rest(rd)
+            if o.depth <= base:
+                continue
+            end = rd
+            while nsym[end] >= 0:
+                end += 1
+            for rd2, o2 in o.waiting.get(lhs[end], ()):
+                o2 = o if o2 is None else o2
+                if o2.depth >= base:
+                    stack.append((rd2 + 1, o2))
+        return bits
+
+
+_REACH: dict[int, tuple[Any, _Reach | None]] = {}
+
+
+def _reach_for(m: Any) -> _Reach | None:
+    eng = m.engine
+    eng = getattr(eng, "inner", eng)
+    hit = _REACH.get(id(eng))
+    if hit is not None and hit[0] is eng:
+        return hit[1]
+    r = _Reach(eng) if hasattr(eng, "tables") and hasattr(eng, "trans") else None
+    if len(_REACH) > 8:
+        _REACH.clear()
+    _REACH[id(eng)] = (eng, r)
+    return r
+
+
+def _threads(m: Any) -> Any:
+    st = m.state
+    st = getattr(st, "inner", st)
+    if isinstance(st, tuple) and all(isinstance(t, tuple) and len(t) == 2 and hasattr(t[0], "waiting") for t in st):
+        return st
+    return None
+
+
+def _base(m: Any) -> int | None:
+    """Chart depth just before the ``{`` that ``m`` has just read (None: not a grammar state)."""
+    th = _threads(m)
+    if th is None or _reach_for(m) is None:
+        return None
+    return min(e.depth for e, _q in th)
+
+
+def _committed(m: Any) -> list[Any] | None:
+    """The threads of ``m`` with their open lexeme read as each terminal it can end as (the parser
+    states right after the ``{`` just fed)."""
+    th = _threads(m)
+    r = _reach_for(m)
+    if th is None or r is None:
+        return None
+    out = []
+    for e, q in th:
+        if r.alive[r.tflat[q * 256 + 34]] & e.accepts:
+            return None  # the lexeme may run on into the members (a const object read as one literal)
+        acc = r.accepts[q] & e.accepts
+        for term in range(acc.bit_length()):
+            if acc >> term & 1:
+                e2 = e.advance(term)
+                if e2 is not None:
+                    out.append((e2, r.nolex))
+    return out
+
+
+def _dead_key(m: Any, obj_keys: list[str], base: int | None, sep: str, colon: str, first: bool, opener: str) -> bool:
+    """True when some key of ``obj_keys`` can no longer be placed in the object ``m`` is inside
+    (``m`` is right after its ``{``, or at a member boundary)."""
+    if base is None or not obj_keys:
+        return False
+    r = _reach_for(m)
+    if r is None:
+        return False
+    # the byte before a key's head, wherever the key goes: the opener's last or the separator's last
+    prevs = {opener.encode()[-1], sep.encode()[-1]}
+    if first:
+        th = _committed(m)
+    else:
+        m2 = m.fork()
+        if not m2.accept_text(sep):
+            return True
+        th = _threads(m2)
+    if th is None:
+        return False
+    fut = r.future(th, base)
+    if fut is None:
+        return False
+    for k in obj_keys:
+        head = (json.dumps(k, ensure_ascii=False) + colon).encode()
+        if not any(r.head_bits(head, p) & fut for p in prevs):
+            return True
+    return False
+
+
 def feed_value(m: Any, value: Any, style: Any, depth: int, steps: list[int]) -> Iterator[tuple[Any, str]]:
     """Every way (a fork of) ``m`` reads ``value``: (matcher after it, text fed), one per distinct state.
 
@@ -126,7 +386,8 @@ def feed_value(m: Any, value: Any, style: Any, depth: int, steps: list[int]) -> 
         if not m.accept_text(opener):
             return
         keys = key_order(value)
-        for m2, text in _feed_members(m, value, keys, True, style, depth, steps):
+        base = _base(m) if PRUNE[0] else None
+        for m2, text in _feed_members(m, value, keys, True, style, depth, steps, base):
             yield m2, opener + text
         return
     if isinstance(value, list) and value:
@@ -148,11 +409,53 @@ def _punct(style: Any, what: str, depth: int) -> str:
     return str(style.punct(what, depth)[0])
 
 
+_CANON: dict[Any, int] = {}  # structural Earley-set signature -> small int (cleared per instance)
+_SET_SIG: dict[int, int] = {}  # EarleySet.id -> its canonical int
+
+
+def _set_sig(e: Any) -> int:
+    """Canonical int of an Earley set: equal for sets with the same items whose origins are, recursively,
+    equal sets (so the same future), whatever history built them."""
+    hit = _SET_SIG.get(e.id)
+    if hit is not None:
+        return hit
+    todo = [e]
+    while todo:  # post-order over the origin graph (origins are always older sets: no cycles)
+        x = todo[-1]
+        if x.id in _SET_SIG:
+            todo.pop()
+            continue
+        pending = [o for items in x.waiting.values() for _rd, o in items if o is not None and o.id not in _SET_SIG]
+        if pending:
+            todo.extend(pending)
+            continue
+        todo.pop()
+        sig = frozenset((rd, -1 if o is None else _SET_SIG[o.id]) for its in x.waiting.values() for rd, o in its)
+        _SET_SIG[x.id] = _CANON.setdefault((x.complete, sig), len(_CANON))
+    return _SET_SIG[e.id]
+
+
+def _grammar_key(st: Any) -> Any:
+    if isinstance(st, tuple) and all(isinstance(t, tuple) and len(t) == 2 and hasattr(t[0], "waiting") for t in st):
+        return frozenset((q, _set_sig(e)) for e, q in st)
+    return None
+
+
+def state_key(m: Any) -> Any:
+    """A hashable key of ``m``'s state that merges grammar states with equal futures (Earley sets
+    compared structurally, not by identity). Other states, checked ones included (their tracker
+    keeps the text read so far, which a root or value check may read), are keyed by identity."""
+    st = m.state
+    key = _grammar_key(st) if MERGE[0] else None
+    return st if key is None else key
+
+
 def _distinct(results: Iterator[tuple[Any, str]]) -> Iterator[tuple[Any, str]]:
     seen: set[Any] = set()
     for m, text in results:
-        if m.state not in seen:
-            seen.add(m.state)
+        k = state_key(m)
+        if k not in seen:
+            seen.add(k)
             yield m, text
 
 
@@ -176,13 +479,25 @@ def _feed_items(
 
 
 def _feed_members(
-    m: Any, obj: dict, remaining: list[str], first: bool, style: Any, depth: int, steps: list[int]
+    m: Any,
+    obj: dict,
+    remaining: list[str],
+    first: bool,
+    style: Any,
+    depth: int,
+    steps: list[int],
+    base: int | None = None,
 ) -> Iterator[tuple[Any, str]]:
-    memo_key = (id(obj), m.state, tuple(remaining), first)
+    memo_key = (id(obj), state_key(m), frozenset(remaining), first)
     if memo_key in FAILED:
         return
+    if _dead_key(
+        m, remaining, base, _punct(style, ",", depth), _punct(style, ":", depth), first, _punct(style, "{", depth)
+    ):
+        FAILED.add(memo_key)
+        return
     found = False
-    for res in _feed_members_uncached(m, obj, remaining, first, style, depth, steps):
+    for res in _feed_members_uncached(m, obj, remaining, first, style, depth, steps, base):
         found = True
         yield res
     if not found:
@@ -190,7 +505,14 @@ def _feed_members(
 
 
 def _feed_members_uncached(
-    m: Any, obj: dict, remaining: list[str], first: bool, style: Any, depth: int, steps: list[int]
+    m: Any,
+    obj: dict,
+    remaining: list[str],
+    first: bool,
+    style: Any,
+    depth: int,
+    steps: list[int],
+    base: int | None,
 ) -> Iterator[tuple[Any, str]]:
     if not remaining:
         close = _punct(style, "}", depth)
@@ -207,7 +529,7 @@ def _feed_members_uncached(
             continue
         rest = [r for r in remaining if r != k]
         for m3, vtext in islice(_distinct(feed_value(m2, obj[k], style, depth + 1, steps)), ALTS[0]):
-            for m4, rtext in _feed_members(m3, obj, rest, False, style, depth, steps):
+            for m4, rtext in _feed_members(m3, obj, rest, False, style, depth, steps, base):
                 yield m4, head + vtext + rtext
 
 
@@ -215,6 +537,8 @@ RANK: dict[str, int] = {}
 ORDERS: list[dict[str, int]] = []
 FAILED: set[tuple] = set()
 UNDECIDED = [False]
+MERGE = [True]  # merge structurally equal grammar states in the memo and among a value's readings
+PRUNE = [True]  # the dead-key prune (_Reach); off only to cross-check it against the plain search
 ALTS: list[int | None] = [None]  # how many ways of reading a nested value to backtrack into (None: all)
 GREEDY_STEPS = 2_000
 
@@ -281,6 +605,8 @@ def check_instance(
     limit = MAX_INSTANCE_STEPS if budget is None else budget
     # a greedy pass first (each nested value read its first way only: a value that reads in many key
     # orders cannot then hide a different key choice around it), then the full backtracking search
+    _CANON.clear()
+    _SET_SIG.clear()
     for alts, cap in ((1, min(GREEDY_STEPS, limit)), (None, limit)):
         FAILED.clear()
         ALTS[0] = alts
@@ -459,5 +785,5 @@ def compare(baseline: dict[str, dict[str, Any]], results: dict[str, dict[str, An
 
 def strip(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """What the baseline keeps per case (no timings)."""
-    keep = ("status", "valid", "invalid", "dropped")
+    keep = ("status", "valid", "invalid", "dropped", "undecided")
     return {cid: {k: r[k] for k in keep if k in r} for cid, r in sorted(results.items())}

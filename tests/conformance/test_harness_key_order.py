@@ -48,3 +48,122 @@ def test_schema_order_object_found_within_budget(bytes_vocab):
     ok, text = harness.check_instance(c, VALUE, Style(), SCHEMA)
     assert ok and text is not None and text.index('"k15"') < text.index('"k00"')
     assert harness.check_instance(c, {"b": {"k15": 1, "k00": "x"}}, Style(), SCHEMA) == (False, None)
+
+
+# ---- the key-order search: dead-key prune, merged states, failure memo ---------------------------
+def _check(vocab, schema, value, budget=None):
+    c = structgen.compile(vocab, json_schema=schema, cache=False)
+    ok, text = harness.check_instance(c, value, Style(), schema, budget)
+    return ok, text, harness.UNDECIDED[0]
+
+
+WIDE = [f"p{i:02d}" for i in range(30)]
+# 30 optional keys split over an allOf of two ``properties`` blocks (JsonSchemaStore dart-test's shape),
+# and a decoy block elsewhere naming them all in reverse: the key-order hint then points the wrong way
+SPLIT_SCHEMA = {
+    "allOf": [
+        {"properties": {k: {"type": "integer"} for k in WIDE[:15]}},
+        {"properties": {k: {"type": "integer"} for k in WIDE[15:]}},
+    ],
+    "$defs": {"decoy": {"properties": {k: {"type": "string"} for k in reversed(WIDE)}}},
+}
+
+
+def test_split_blocks_reversed_instance_is_found(bytes_vocab):
+    value = {k: i for i, k in enumerate(reversed(WIDE))}
+    ok, text, undecided = _check(bytes_vocab, SPLIT_SCHEMA, value, budget=2_000)
+    assert ok and not undecided
+    assert text is not None and [text.index(f'"{k}"') for k in WIDE] == sorted(text.index(f'"{k}"') for k in WIDE)
+
+
+def test_invalid_value_among_many_optional_keys_is_decided(bytes_vocab):
+    # every subset of the 29 other keys could be placed before the bad one: without the dead-key prune
+    # the search runs out of budget (undecided); with it each wrong order dies at its first key
+    value = {k: i for i, k in enumerate(WIDE)}
+    value["p29"] = "not an integer"
+    ok, _, undecided = _check(bytes_vocab, SPLIT_SCHEMA, value, budget=2_000)
+    assert not ok and not undecided
+
+
+def test_undeclared_key_under_closed_object_is_decided(bytes_vocab):
+    schema = {"type": "object", "properties": {k: {"type": "integer"} for k in WIDE}, "additionalProperties": False}
+    value = {"zz": 1, **{k: 1 for k in WIDE}}
+    ok, _, undecided = _check(bytes_vocab, schema, value, budget=2_000)
+    assert not ok and not undecided
+
+
+def test_key_unacceptable_now_but_later_is_not_pruned(bytes_vocab):
+    # 'b' and 'c' cannot come first ('a' is required and declared first) but are placeable after it
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}, "c": {"type": "integer"}},
+        "required": ["a"],
+        "additionalProperties": {"type": "string"},
+    }
+    ok, text, _ = _check(bytes_vocab, schema, {"x": "s", "c": 3, "b": 2, "a": 1})
+    assert ok and text == '{"a": 1, "b": 2, "c": 3, "x": "s"}'
+    assert _check(bytes_vocab, schema, {"x": 1, "c": 3, "a": 1})[:2] == (False, None)
+
+
+def test_second_reading_of_a_nested_value_is_tried(bytes_vocab):
+    # 'a' reads in key order x,y (first branch, then b must be 1) or y,x (second branch, b must be 2):
+    # the failure after the first reading must not be remembered as a failure of the object
+    def branch(order, b):
+        return {"properties": {"a": {"properties": {k: {"type": "integer"} for k in order}}, "b": {"const": b}}}
+
+    schema = {"anyOf": [branch("xy", 1), branch("yx", 2)]}
+    ok, text, _ = _check(bytes_vocab, schema, {"b": 2, "a": {"x": 0, "y": 0}})
+    assert ok and text == '{"a": {"y": 0, "x": 0}, "b": 2}'
+    assert _check(bytes_vocab, schema, {"b": 3, "a": {"x": 0, "y": 0}})[:2] == (False, None)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pruned_search_agrees_with_the_plain_search(bytes_vocab, seed):
+    import random
+
+    rnd = random.Random(seed)
+    keys = list("abcdef")
+    props = {k: {"type": rnd.choice(["integer", "string"])} for k in keys}
+    schema = {
+        "type": "object",
+        "properties": props,
+        "required": rnd.sample(keys, 2),
+        "additionalProperties": rnd.choice([False, {"type": "integer"}]),
+    }
+    c = structgen.compile(bytes_vocab, json_schema=schema, cache=False)
+    for _ in range(25):
+        ks = rnd.sample([*keys, "z"], rnd.randint(1, 7))
+        value = {k: rnd.choice([1, "s"]) for k in ks}
+        got = []
+        for flag in (True, False):
+            harness.PRUNE[0] = harness.MERGE[0] = flag
+            try:
+                got.append(harness.check_instance(c, value, Style(), schema)[0])
+                assert not harness.UNDECIDED[0]
+            finally:
+                harness.PRUNE[0] = harness.MERGE[0] = True
+        assert got[0] == got[1], value
+
+
+def test_const_object_read_as_one_literal_is_not_pruned(bytes_vocab):
+    # the whole object is one terminal: its members are not grammar symbols the prune could see
+    schema = {"const": {"foo": "bar", "baz": "bax"}}
+    ok, text, _ = _check(bytes_vocab, schema, {"baz": "bax", "foo": "bar"})
+    assert ok and text == '{"foo": "bar", "baz": "bax"}'
+
+
+def test_state_key_merges_equal_grammar_states(bytes_vocab):
+    schema = {"type": "object", "additionalProperties": {"type": "integer"}}
+    c = structgen.compile(bytes_vocab, json_schema=schema, cache=False)
+    harness._CANON.clear()
+    harness._SET_SIG.clear()
+
+    def after(text):
+        m = c.matcher()
+        assert m.accept_text(text)
+        return m
+
+    ab, ba, a = after('{"a": 1, "b": 2'), after('{"b": 2, "a": 1'), after('{"a": 1')
+    assert ab.state != ba.state  # distinct objects (identity) ...
+    assert harness.state_key(ab) == harness.state_key(ba)  # ... with the same future
+    assert harness.state_key(ab) != harness.state_key(a)
