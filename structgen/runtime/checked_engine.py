@@ -10,8 +10,11 @@ location that fails validation, or (``is_accepting``) a document failing the roo
 
 * ``token_mask``: the inner mask, then only the allowed tokens that can complete a value at all
   (precomputed per vocabulary and lexical mode: they contain a closing quote, bracket or number
-  delimiter) are replayed through the tracker, and failures are cleared. Masks stay exact:
-  bit set ⇔ ``advance_token`` succeeds.
+  delimiter; read off the nonzero words of the union needed here) are replayed through the
+  tracker, and failures are cleared. Tokens made only of closers, commas and whitespace that close
+  no container whose completion runs a check are not replayed (they cannot fail). Completed values
+  are checked once per mask and remembered across states (value text × context). Masks stay
+  exact: bit set ⇔ ``advance_token`` succeeds.
 * ``forced_bytes`` stops before a byte that would complete a failing value.
 * ``can_continue`` is the inner engine's answer (a checked state can be a dead end whose mask is
   empty; decoders treat an empty mask as a dead end).
@@ -28,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from structgen.frontends.json_schema.check_plan import CheckPlan, Ctx, canonical, json_type
-from structgen.runtime.bitmask import bitmask_width, pack_bool_mask
+from structgen.runtime.bitmask import pack_bool_mask
 from structgen.runtime.engine import State, TokenEngine
 from structgen.vocab.vocabulary import Vocabulary
 
@@ -101,6 +104,8 @@ class _Fail(Exception):
 
 
 _FAILED = object()  # memo value: the value's checks failed
+_VALUES_MEMO = 8192  # entries of the cross-state memo of completed values (cleared when full)
+_VALUES_CHARS = 1 << 22  # and the most characters of value text it holds
 
 
 class CheckedEngine:
@@ -112,7 +117,8 @@ class CheckedEngine:
         self.inner = inner
         self.vocab = vocab
         self.plan = plan
-        self.flags = event_flags(vocab)
+        self.cand_tables = candidate_tables(vocab)
+        self.closers = closer_counts(vocab)
         self._token_bytes = vocab.token_bytes
         self._root_hot = any(
             plan.root(t) is not None for t in ("object", "array", "string", "number", "boolean", "null")
@@ -120,6 +126,10 @@ class CheckedEngine:
         # while a mask replays its candidate tokens: completed values by (text chain, span, bytes of
         # the token up to the end), so a value completed by many candidates is parsed and checked once
         self._memo: dict[Any, Any] | None = None
+        # across states: completed value text × check context -> outcome (the same value is often
+        # completed again at the next state: ``ab|c"`` then ``abc|"``)
+        self._values: dict[tuple[str, Ctx | None, bool], Any] = {}
+        self._values_chars = 0
         inner_viable = getattr(inner, "viable_bytes", None) or getattr(inner, "_viable_bytes", None)
         if inner_viable is not None:
             self._viable_bytes = lambda s: inner_viable(s.inner)
@@ -168,10 +178,9 @@ class CheckedEngine:
         trk = state.trk
         if not trk.hot and not (self._root_hot and trk.stack is None):
             return base
-        cand = self._candidates(trk, base)
-        if cand is None:
-            return base
-        ids = _ids_of(cand)
+        ids = self._candidates(trk, base)
+        if ids.size and trk.mode in (OUT, STR, NUM):
+            ids = self._drop_safe_closers(trk, ids)
         if ids.size == 0:
             return base
         out = np.array(base, dtype=np.int32, copy=True)
@@ -210,31 +219,55 @@ class CheckedEngine:
                     words[t >> 5] &= np.uint32(~(1 << (t & 31)) & 0xFFFFFFFF)
 
     # ---- masks -------------------------------------------------------------------------------
-    def _candidates(self, trk: _Trk, base: np.ndarray) -> np.ndarray | None:
-        """Allowed tokens that may complete a checked value (a superset), as words; None: none."""
-        sc_cur, sc_new, cc = self.flags
+    def _drop_safe_closers(self, trk: _Trk, ids: np.ndarray) -> np.ndarray:
+        """``ids`` less the tokens that cannot fail here: made of ``}``, ``]``, ``,`` and
+        whitespace (after the ``"`` that closes the open string, in a string), closing no more
+        containers than the open frames whose completion runs no check, and completing an open
+        scalar that runs none either. Such a token only completes those values, so it passes."""
+        top = trk.stack
+        if trk.mode != OUT and ((trk.vctx is not None and trk.vctx.checks) or _dup_parent(top)):
+            return ids
+        safe = 0  # open containers, innermost first, whose completion runs no check
+        f = top
+        while (
+            f is not None and safe < _MAX_CLOSERS and not (f.ctx is not None and f.ctx.checks or _dup_parent(f.parent))
+        ):
+            safe += 1
+            f = f.parent
+        counts = self.closers[1 if trk.mode == STR else 0][ids]
+        return ids[(counts < 0) | (counts > safe)]
+
+    def _candidates(self, trk: _Trk, base: np.ndarray) -> np.ndarray:
+        """Ids of the allowed tokens that may complete a checked value (a superset), ascending."""
         m = trk.mode
         lm = STR if m == KEY else ESC if m == KESC else m
-        acc = np.zeros_like(base)
-        any_flag = False
+        which = 0  # bits: 1 completes the open scalar, 2 completes a scalar it opens, 4 closes a container
         top = trk.stack
         if m in (STR, ESC, NUM, LIT) and (trk.vctx is not None and trk.vctx.checks or _dup_parent(top)):
             if not (m == STR and self._no_dup_ahead(trk)):
-                acc |= sc_cur[lm]
-                any_flag = True
+                which |= 1
         if trk.hot and top is not None:
-            acc |= cc[lm]
-            any_flag = True
+            which |= 4
         if top is not None and top.ctx is not None:
-            acc |= sc_new[lm]
-            any_flag = True
+            which |= 2
         elif top is None and self._root_hot:  # the root value may start, and end, in this token
-            acc |= sc_new[lm] | cc[lm]
-            any_flag = True
-        if not any_flag:
-            return None
-        acc &= base
-        return acc
+            which |= 6
+        if not which:
+            return _NO_IDS
+        flags, nz = self.cand_tables[lm][which]  # (W,) uint32 words, indices of their nonzero words
+        bw = base.view(np.uint32)
+        idx = nz
+        if nz.size > _SPARSE_WORDS:  # dense flags: look only where the inner mask allows something
+            bnz = np.flatnonzero(bw)
+            if bnz.size < nz.size:
+                idx = bnz
+        w = bw[idx] & flags[idx]
+        sel = np.flatnonzero(w)
+        if sel.size == 0:
+            return _NO_IDS
+        bits = (w[sel][:, None] >> _BIT_SHIFTS) & 1
+        r, c = np.nonzero(bits)
+        return idx[sel][r] * 32 + c
 
     @staticmethod
     def _no_dup_ahead(trk: _Trk) -> bool:
@@ -355,7 +388,16 @@ class CheckedEngine:
             else:
                 got = None
             if got is None:
-                got = self._check_value(_slice(text, data, pos0, start, end), ctx, dup)
+                raw = _slice(text, data, pos0, start, end)
+                vkey = (raw, ctx, dup)  # the outcome depends on nothing else (the seen set is below)
+                got = self._values.get(vkey)
+                if got is None:
+                    got = self._check_value(raw, ctx, dup)
+                    self._values_chars += len(raw)
+                    if len(self._values) >= _VALUES_MEMO or self._values_chars > _VALUES_CHARS:
+                        self._values.clear()
+                        self._values_chars = len(raw)
+                    self._values[vkey] = got
                 if key is not None:
                     memo[key] = got  # type: ignore[index]
             if got is _FAILED:
@@ -417,121 +459,206 @@ def _slice(node: Any, data: bytes, pos0: int, a: int, b: int) -> str:
     return b"".join(reversed(parts)).decode("utf-8", "replace")
 
 
-def _ids_of(words: np.ndarray) -> np.ndarray:
-    nz = np.flatnonzero(words)
-    if nz.size == 0:
-        return nz
-    w = words.view(np.uint32)[nz]
-    bits = (w[:, None] >> np.arange(32, dtype=np.uint32)) & 1
-    r, c = np.nonzero(bits)
-    return nz[r] * 32 + c
+# event_flags runs a small automaton over every token's bytes, per starting lexical mode: its state
+# is (mode, the open scalar started inside the token), its outputs the three events below.
+_EV_MODES = (OUT, STR, ESC, NUM, LIT)
+_EV_NUM = frozenset(b"0123456789.eE+-")
+_EV_NUM_START = frozenset(b"-0123456789")
+_EV_LETTER = frozenset(range(ord("a"), ord("z") + 1))
+
+
+def _event_step(mode: int, inside: bool, b: int) -> tuple[int, bool, bool, bool, bool]:
+    """One byte of a token from ``(mode, inside)``: ``(mode, inside, completes the scalar open before
+    the token, completes a scalar the token opened, closes a container)``. A literal counts as
+    complete at any 'e' or 'l' (a conservative superset)."""
+    ev = False
+    if mode == STR:
+        if b == 0x22:
+            return OUT, inside, not inside, inside, False
+        return (ESC if b == 0x5C else STR), inside, False, False, False
+    if mode == ESC:
+        return STR, inside, False, False, False
+    if mode == NUM:
+        if b in _EV_NUM:
+            return NUM, inside, False, False, False
+        ev = True
+    elif mode == LIT:
+        if b in _EV_LETTER:
+            done = b in b"el"
+            return LIT, inside, done and not inside, done and inside, False
+        ev = True
+    cur, new = ev and not inside, ev and inside
+    if b == 0x22:
+        return STR, True, cur, new, False
+    if b in _EV_NUM_START:
+        return NUM, True, cur, new, False
+    if b in b"tfn":
+        return LIT, True, cur, new, False
+    return OUT, inside, cur, new, b in b"]}"
+
+
+def _event_tables() -> tuple[np.ndarray, np.ndarray]:
+    """``(next state, event bits)``, each ``(10 * 256,)`` indexed by ``state * 256 + byte``; state
+    ``2 * mode + inside``, event bits 1/2/4 = completes the open scalar / a new one / a container."""
+    nxt = np.zeros(10 * 256, dtype=np.int16)
+    bits = np.zeros(10 * 256, dtype=np.uint8)
+    for mode in _EV_MODES:
+        for inside in (False, True):
+            st = 2 * mode + inside
+            for b in range(256):
+                m2, in2, cur, new, cc = _event_step(mode, inside, b)
+                nxt[st * 256 + b] = 2 * m2 + in2
+                bits[st * 256 + b] = cur | new << 1 | cc << 2
+    return nxt, bits
+
+
+def _token_columns(vocab: Vocabulary) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Non-special tokens by decreasing byte length, and byte ``j`` of those longer than ``j``
+    (a prefix of that order) for each ``j``: ``(ids (N,) int64, [(n_j,) int16])``."""
+    toks = vocab.token_bytes
+    all_lens = np.fromiter(map(len, toks), dtype=np.int64, count=len(toks))
+    keep = all_lens > 0
+    keep[[i for i in vocab.special_ids if i < len(toks)]] = False
+    ids = np.flatnonzero(keep)
+    lens = all_lens[ids]
+    order = np.argsort(-lens, kind="stable")
+    ids, lens = ids[order], lens[order]
+    L = int(lens[0]) if len(lens) else 0
+    flat = np.frombuffer(b"".join(toks), dtype=np.uint8)
+    starts = np.cumsum(all_lens) - all_lens
+    offs = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)  # byte index in its token
+    mat = np.zeros((L, len(ids)), dtype=np.int16)  # (L, N): byte j of each token
+    mat[offs, np.repeat(np.arange(len(ids)), lens)] = flat[np.repeat(starts[ids], lens) + offs]
+    counts = np.searchsorted(-lens, -np.arange(L), side="left")  # tokens longer than j
+    return ids, [mat[j, : counts[j]] for j in range(L)]
+
+
+_FLAGS_KEY = "structgen.checked_engine.event_flags"
+_CLOSERS_KEY = "structgen.checked_engine.closer_counts"
+_CANDIDATES_KEY = "structgen.checked_engine.candidate_tables"
+_MAX_CLOSERS = 64
+_SPARSE_WORDS = 256  # candidate flags with more nonzero words than this: gather where the mask is set
+_BIT_SHIFTS = np.arange(32, dtype=np.uint32)
+_NO_IDS = np.zeros(0, dtype=np.int64)
+_NO_IDS.setflags(write=False)
+
+
+def candidate_tables(vocab: Vocabulary) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    """Per lexical mode (OUT, STR, ESC, NUM, LIT) and per union of :func:`event_flags` (bits 1, 2,
+    4: completes the open scalar, completes a scalar it opens, closes a container; index 0
+    unused), the union's words as uint32 and the indices of its nonzero words. Cached on the
+    vocabulary."""
+    hit = vocab._cache.get(_CANDIDATES_KEY)
+    if hit is None:
+        _build_tables(vocab)
+        hit = vocab._cache[_CANDIDATES_KEY]
+    return hit  # type: ignore[no-any-return]
+
+
+def _candidate_tables(
+    flags: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]],
+) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    sc_cur, sc_new, cc = flags
+    out: list[list[tuple[np.ndarray, np.ndarray]]] = []
+    for lm in range(len(sc_cur)):
+        row = []
+        for which in range(8):
+            acc = np.zeros(sc_cur[lm].shape, dtype=np.uint32)
+            for bit, words in ((1, sc_cur[lm]), (2, sc_new[lm]), (4, cc[lm])):
+                if which & bit:
+                    acc |= words.view(np.uint32)
+            nz = np.flatnonzero(acc)
+            acc.setflags(write=False)
+            nz.setflags(write=False)
+            row.append((acc, nz))
+        out.append(row)
+    return out
+
+
+_CLOSER_BYTES = b"}],\x20\t\n\r"
+
+
+def closer_counts(vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
+    """Per token id, how many containers it closes when it is made only of ``}``, ``]``, ``,`` and
+    whitespace (-1 otherwise): read outside any string or number (also: ending an open number),
+    and read in a string (the token then starts with its closing ``"``). ``(V,)`` int16 each;
+    cached on the vocabulary."""
+    hit = vocab._cache.get(_CLOSERS_KEY)
+    if hit is None:
+        _build_tables(vocab)
+        hit = vocab._cache[_CLOSERS_KEY]
+    return hit  # type: ignore[no-any-return]
+
+
+def _closer_counts(vocab: Vocabulary, ids: np.ndarray, columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    N = len(ids)
+    is_c = np.zeros(256, dtype=bool)
+    is_c[list(_CLOSER_BYTES)] = True
+    closes = np.zeros(256, dtype=np.int16)
+    closes[list(b"}]")] = 1
+    pure = np.ones(N, dtype=bool)  # every byte a closer byte
+    pure_tail = np.ones(N, dtype=bool)  # every byte after the first
+    count = np.zeros(N, dtype=np.int16)
+    count_tail = np.zeros(N, dtype=np.int16)
+    for j, col in enumerate(columns):
+        n = len(col)
+        pure[:n] &= is_c[col]
+        count[:n] += closes[col]
+        if j:
+            pure_tail[:n] &= is_c[col]
+            count_tail[:n] += closes[col]
+    first_quote = (columns[0] == ord('"')) if columns else np.zeros(0, dtype=bool)
+    out_c = np.full(vocab.size, -1, dtype=np.int16)
+    str_c = np.full(vocab.size, -1, dtype=np.int16)
+    out_c[ids] = np.where(pure, count, -1)
+    str_c[ids] = np.where(pure_tail & first_quote, count_tail, -1)
+    out_c.setflags(write=False)
+    str_c.setflags(write=False)
+    return out_c, str_c
 
 
 def event_flags(vocab: Vocabulary) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """Per lexical mode (OUT, STR, ESC, NUM, LIT), words of the tokens that may complete a value.
 
     ``(completes the scalar open before the token, completes a scalar the token opens, closes a
-    container)``; a conservative superset (a literal counts as complete at any 'e' or 'l').
-    Cached on the vocabulary.
+    container)``; a conservative superset (see :func:`_event_step`). Cached on the vocabulary.
     """
-    key = "structgen.checked_engine.event_flags"
-    hit = vocab._cache.get(key)
-    if hit is not None:
-        return hit  # type: ignore[no-any-return]
-    toks = vocab.token_bytes
-    V = len(toks)
-    lens = np.fromiter((len(t) for t in toks), dtype=np.int64, count=V)
-    special = np.zeros(V, dtype=bool)
-    special[[i for i in vocab.special_ids if i < V]] = True
-    L = int(lens.max()) if V else 0
-    mat = np.zeros((V, max(L, 1)), dtype=np.uint8)
-    flat = np.frombuffer(b"".join(toks), dtype=np.uint8)
-    rows = np.repeat(np.arange(V), lens)
-    cols = np.arange(flat.size) - np.repeat(np.cumsum(lens) - lens, lens)
-    mat[rows, cols] = flat
-    cls = np.zeros(256, dtype=np.int8)  # byte classes
-    Q, BS, NUMC, LETTER, LITEND, CLOSE, TFN = 1, 2, 3, 4, 5, 6, 7
-    for ch in b"0123456789-+.Ee":
-        cls[ch] = NUMC
-    for ch in range(ord("a"), ord("z") + 1):
-        cls[ch] = LETTER
-    cls[ord("e")] = LITEND
-    cls[ord("l")] = LITEND
-    cls[ord("t")] = TFN
-    cls[ord("f")] = TFN
-    cls[ord("n")] = TFN
-    cls[ord('"')] = Q
-    cls[ord("\\")] = BS
-    cls[ord("]")] = CLOSE
-    cls[ord("}")] = CLOSE
-    num_bytes = np.zeros(256, dtype=bool)
-    num_bytes[list(b"0123456789.eE+-")] = True
-    starts_num = np.zeros(256, dtype=bool)
-    starts_num[list(b"-0123456789")] = True
-    order = np.argsort(-lens, kind="stable")  # longest first: the tokens still active are a prefix
-    mat = mat[order]
-    slens = lens[order]
+    hit = vocab._cache.get(_FLAGS_KEY)
+    if hit is None:
+        _build_tables(vocab)
+        hit = vocab._cache[_FLAGS_KEY]
+    return hit  # type: ignore[no-any-return]
+
+
+def _build_tables(vocab: Vocabulary) -> None:
+    """All per-vocabulary tables of the checked engine at once (they share one pass over the
+    tokens' bytes); the JSON Schema compiler builds them with its first schema via event_flags."""
+    ids, columns = _token_columns(vocab)
+    flags = _event_flags(vocab, ids, columns)
+    vocab._cache[_CLOSERS_KEY] = _closer_counts(vocab, ids, columns)
+    vocab._cache[_FLAGS_KEY] = flags
+    vocab._cache[_CANDIDATES_KEY] = _candidate_tables(flags)
+
+
+def _event_flags(
+    vocab: Vocabulary, ids: np.ndarray, columns: list[np.ndarray]
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    N = len(ids)
+    nxt, bits = _event_tables()
+    M = len(_EV_MODES)
+    state = np.repeat(np.array([2 * m for m in _EV_MODES], dtype=np.int16)[:, None], N, axis=1)  # (M, N)
+    ev = np.zeros((M, N), dtype=np.uint8)
+    for col in columns:  # col: byte j of the tokens longer than j (a prefix of the order)
+        n = len(col)
+        idx = state[:, :n] * 256 + col
+        ev[:, :n] |= bits[idx]
+        state[:, :n] = nxt[idx]
     out: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
-    for start_mode in (OUT, STR, ESC, NUM, LIT):
-        mode = np.full(V, start_mode, dtype=np.int8)
-        inside = np.zeros(V, dtype=bool)  # the open scalar started inside the token
-        f_cur = np.zeros(V, dtype=bool)
-        f_new = np.zeros(V, dtype=bool)
-        f_cc = np.zeros(V, dtype=bool)
-        for j in range(L):
-            k = int(np.searchsorted(-slens, -j, side="left"))  # rows with length > j
-            if k == 0:
-                break
-            md = mode[:k]
-            b = mat[:k, j]
-            c = cls[b]
-            nb = num_bytes[b]
-            done = np.zeros(k, dtype=bool)
-            ev = np.zeros(k, dtype=bool)
-            # strings
-            in_str = md == STR
-            close = in_str & (c == Q)
-            ev |= close
-            md[close] = OUT
-            md[in_str & (c == BS)] = ESC
-            done |= in_str
-            in_esc = (md == ESC) & ~done
-            md[in_esc] = STR
-            done |= in_esc
-            # numbers: a non-number byte completes, then is read as OUT
-            in_num = (md == NUM) & ~done
-            done |= in_num & nb
-            leave = in_num & ~nb
-            ev |= leave
-            md[leave] = OUT
-            # literals: any 'e'/'l' may complete; a non-letter completes and is read as OUT
-            in_lit = (md == LIT) & ~done
-            letter = in_lit & ((c == LETTER) | (c == LITEND) | (c == TFN))
-            ev |= in_lit & (c == LITEND)
-            done |= letter
-            leave = in_lit & ~letter
-            ev |= leave
-            md[leave] = OUT
-            ins = inside[:k]
-            f_cur[:k] |= ev & ~ins
-            f_new[:k] |= ev & ins
-            # OUT
-            o = (md == OUT) & ~done
-            f_cc[:k] |= o & (c == CLOSE)
-            sn = starts_num[b]
-            md[o & (c == Q)] = STR
-            md[o & sn] = NUM
-            md[o & (c == TFN)] = LIT
-            ins |= o & ((c == Q) | sn | (c == TFN))
-        for lst, f in zip(out, (f_cur, f_new, f_cc)):
-            unsorted = np.zeros(V, dtype=bool)
-            unsorted[order] = f
-            unsorted &= ~special
-            padded = np.zeros(vocab.size, dtype=bool)
-            padded[:V] = unsorted
-            words = pack_bool_mask(padded)
+    for mi in range(M):
+        for lst, bit in zip(out, (1, 2, 4)):
+            allowed = np.zeros(vocab.size, dtype=bool)
+            allowed[ids] = (ev[mi] & bit) != 0
+            words = pack_bool_mask(allowed)
             words.setflags(write=False)
             lst.append(words)
-    assert all(w.shape == (bitmask_width(vocab.size),) for w in out[0])
-    vocab._cache[key] = out
     return out

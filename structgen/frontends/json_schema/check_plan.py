@@ -31,6 +31,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from jsonschema import _keywords as _kw  # keyword functions, compared by identity only
+from jsonschema import _legacy_keywords as _lkw
+from jsonschema.validators import validator_for
+
 TYPES = frozenset({"object", "array", "string", "number", "boolean", "null"})
 _SCHEMA_KW_SINGLE = (
     "not",
@@ -132,6 +136,10 @@ class CheckPlan:
         self.src = src
         self.draft = src.draft
         self.validators: list[Any] = []
+        self._fast: list[Any] = []  # per check: a compiled boolean validator, or None (use jsonschema)
+        self._compilers: list[CheckCompiler | None] = []
+        self._precompiled: dict[tuple[int, Any], tuple[CheckCompiler, Any]] = {}
+        self._every: dict[tuple[int, str], bool] = {}
         self._validator_of: dict[int, int] = {}
         self._ctx_memo: dict[tuple, Ctx | None] = {}
         self._types_memo: dict[int, frozenset[str]] = {}
@@ -145,6 +153,7 @@ class CheckPlan:
         if uncovered:
             self.root_check = self._validator(src.schema, src.root_resolver)
         self._roots: dict[str, Ctx | None] = {}
+        self._precompile()
 
     # ---- reports ------------------------------------------------------------------------------
     def describe(self) -> list[dict[str, str]]:
@@ -169,10 +178,33 @@ class CheckPlan:
             return hit
         src = self.src
         root = src.validator_cls(src.schema, registry=src.registry, format_checker=src.format_checker)
-        self.validators.append(root.evolve(schema=schema, _resolver=resolver))
+        v = root.evolve(schema=schema, _resolver=resolver)
+        self.validators.append(v)
+        pre = self._precompiled.pop((id(schema), getattr(resolver, "_base_uri", None)), None)
+        comp, fast = pre if pre is not None else self._compile(v, schema, resolver)
+        self._fast.append(fast)
+        self._compilers.append(comp if fast is not None else None)
         self._keep.append(schema)
         self._validator_of[id(schema)] = len(self.validators) - 1
         return len(self.validators) - 1
+
+    def _compile(self, v: Any, schema: Any, resolver: Any) -> tuple[CheckCompiler, Any]:
+        comp = CheckCompiler(v, self.src.spec)
+        return comp, comp.compile(schema, resolver)
+
+    def _precompile(self) -> None:
+        """Compile the validators of the relaxed fragments now (compile time), not when decoding
+        first meets them; reused for the same fragment at the same base URI."""
+        src = self.src
+        for rel in src.relaxed.values():
+            if not rel.keywords - {"uniqueItems"}:
+                continue
+            key = (id(rel.schema), getattr(rel.resolver, "_base_uri", None))
+            if key in self._precompiled:
+                continue
+            root = src.validator_cls(src.schema, registry=src.registry, format_checker=src.format_checker)
+            v = root.evolve(schema=rel.schema, _resolver=rel.resolver)
+            self._precompiled[key] = self._compile(v, rel.schema, rel.resolver)
 
     def validate(self, check: int, text: str, value: Any) -> bool:
         """Whether ``value`` (parsed from ``text``) satisfies validator ``check`` (memoized)."""
@@ -180,14 +212,36 @@ class CheckPlan:
         hit = self._memo.get(key)
         if hit is not None:
             return hit
+        fast = self._fast[check]
         try:
-            ok = bool(self.validators[check].is_valid(value))
+            ok = bool(fast(value)) if fast is not None else bool(self.validators[check].is_valid(value))
         except Exception:  # noqa: BLE001 - a validator error counts as invalid (decode time never raises)
             ok = False
         self._memo[key] = ok
         if len(self._memo) > _VALIDATION_MEMO:
             self._memo.popitem(last=False)
         return ok
+
+    def _passes_every(self, check: int, t: str) -> bool:
+        """Whether every value of JSON type ``t`` satisfies ``check`` (then it need not run: e.g. a
+        ``oneOf`` whose only string branch is ``{"type": "string"}``, at a string)."""
+        hit = self._every.get((check, t))
+        if hit is None:
+            hit = self._every[(check, t)] = self._passes_every_now(check, t)
+        return hit
+
+    def _passes_every_now(self, check: int, t: str) -> bool:
+        comp = self._compilers[check]
+        if comp is None:
+            return False
+        if t in ("boolean", "null"):  # two values, or one: ask the validator itself
+            fast = self._fast[check]
+            try:
+                return all(bool(fast(x)) for x in ((True, False) if t == "boolean" else (None,)))
+            except Exception:  # noqa: BLE001 - an error is a failed check
+                return False
+        v = self.validators[check]
+        return comp.always(v.schema, v._resolver, t) is True
 
     def document_ok(self, text: str) -> bool:
         """The root check (True when the plan has none)."""
@@ -328,7 +382,9 @@ class CheckPlan:
             if "uniqueItems" in rel.keywords and t == "array":
                 unique = True
             if rel.keywords - {"uniqueItems"}:
-                checks.append(self._validator(s, r))
+                c = self._validator(s, r)
+                if not self._passes_every(c, t):
+                    checks.append(c)
         ctx = Ctx(tuple(frags), t, tuple(dict.fromkeys(checks)), unique)
         self._keep.append(frags)
         self._ctx_memo[key] = ctx
@@ -516,3 +572,415 @@ def _value_type(v: Any) -> str:
     if isinstance(v, list):
         return "array"
     return "object"
+
+
+# ---- compiled boolean validators -----------------------------------------------------------------
+#
+# jsonschema's ``is_valid`` costs tens of microseconds per value even for small fragments: a new
+# validator object per subschema visited, ``$ref`` looked up on every visit, regexes fetched from
+# ``re``'s bounded cache, and every error of every failing ``anyOf``/``oneOf`` branch built in full.
+# A check runs on every candidate token that completes a value, so a mask pays that many times.
+# ``CheckCompiler.compile`` builds, once per check, a tree of closures that gives the same verdict:
+# structural keywords (``$ref``, properties, items, allOf/anyOf/oneOf/not, type, pattern) are
+# compiled (refs resolved, regexes compiled once, branches short-circuited), every other keyword
+# calls jsonschema's own keyword function with a validator evolved exactly as jsonschema's
+# ``descend`` would have it. Anything this cannot mirror exactly (``$schema`` inside a fragment,
+# dynamic references, a regex ``re`` rejects, an unknown type, an unresolvable ``$ref``, a
+# non-schema where a schema is expected) makes the whole check use jsonschema instead.
+
+_DYNAMIC = ("$dynamicRef", "$recursiveRef", "$dynamicAnchor", "$recursiveAnchor")
+
+
+class _Unsure(Exception):
+    """The fragment holds something the compiled validator does not mirror exactly."""
+
+
+class _Cell:
+    """A compiled node; ``fn`` is filled after the node's children (cycles go through cells)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self) -> None:
+        self.fn: Any = None
+
+
+def _yes(inst: Any) -> bool:
+    return True
+
+
+def _no(inst: Any) -> bool:
+    return False
+
+
+# keywords that pass every value not of one JSON type (whatever the draft)
+_ONLY_FOR = {
+    **dict.fromkeys(
+        (
+            "properties",
+            "patternProperties",
+            "additionalProperties",
+            "required",
+            "minProperties",
+            "maxProperties",
+            "propertyNames",
+            "dependencies",
+            "dependentRequired",
+            "dependentSchemas",
+            "unevaluatedProperties",
+        ),
+        "object",
+    ),
+    **dict.fromkeys(
+        (
+            "items",
+            "additionalItems",
+            "prefixItems",
+            "contains",
+            "minItems",
+            "maxItems",
+            "uniqueItems",
+            "unevaluatedItems",
+            "minContains",
+            "maxContains",
+        ),
+        "array",
+    ),
+    **dict.fromkeys(("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"), "number"),
+    **dict.fromkeys(("minLength", "maxLength", "pattern"), "string"),
+}
+_ALWAYS_BUDGET = 4000  # node visits per question; past it the answer is "depends"
+
+
+def _scan_unsure(v: Any, cls: Any, depth: int = 0) -> None:
+    """Raise ``_Unsure`` if a subtree handed to jsonschema as is could raise where it is evaluated
+    (jsonschema evaluates whole ``anyOf``/``oneOf`` branches, the compiled nodes short-circuit)."""
+    if depth > 200:
+        raise _Unsure()
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if k in _DYNAMIC or (k == "$schema" and validator_for(v, default=cls) is not cls):
+                raise _Unsure()
+            if k == "pattern" and isinstance(x, str):
+                _regex(x)
+            elif k == "patternProperties" and isinstance(x, dict):
+                for p in x:
+                    _regex(p)
+            if k not in ("enum", "const", "default", "examples"):
+                _scan_unsure(x, cls, depth + 1)
+    elif isinstance(v, list):
+        for x in v:
+            _scan_unsure(x, cls, depth + 1)
+
+
+def _regex(p: Any) -> Any:
+    if not isinstance(p, str):
+        raise _Unsure()
+    try:
+        return re.compile(p)
+    except (re.error, RecursionError, OverflowError, ValueError) as e:
+        raise _Unsure() from e
+
+
+class CheckCompiler:
+    """Compiles fragments for one validator (``root``: a jsonschema validator with the schema's
+    registry and format checker; ``spec``: the dialect's referencing specification)."""
+
+    def __init__(self, root: Any, spec: Any) -> None:
+        self.root = root
+        self.cls = type(root)
+        self.spec = spec
+        self.checker = root.TYPE_CHECKER
+        self.applicable = self.cls._APPLICABLE_VALIDATORS
+        self.cells: dict[tuple[int, Any], _Cell] = {}
+        self.keep: list[Any] = []
+
+    def compile(self, schema: Any, resolver: Any) -> Any:
+        """The compiled ``value -> bool`` of ``schema`` (entered as ``evolve`` enters it), or None."""
+        if getattr(self.root, "_ref_resolver", None) is not None:
+            return None
+        try:
+            return self.node(schema, resolver).fn
+        except (_Unsure, RecursionError):
+            return None
+        except Exception:  # noqa: BLE001 - anything unexpected: jsonschema decides
+            return None
+
+    def always(self, s: Any, r: Any, t: str) -> bool | None:
+        """The verdict of ``s`` on *every* value of JSON type ``t`` (object, array, string, number),
+        or None when it depends on the value. Only called on fragments :meth:`compile` accepted."""
+        budget = [_ALWAYS_BUDGET]
+        try:
+            return self._always(s, r, t, frozenset(), budget)
+        except Exception:  # noqa: BLE001 - unsure: depends
+            return None
+
+    def _always(self, s: Any, r: Any, t: str, seen: frozenset, budget: list[int]) -> bool | None:
+        if s is True or s is False:
+            return s
+        budget[0] -= 1
+        key = (id(s), getattr(r, "_base_uri", None))
+        if not isinstance(s, dict) or key in seen or budget[0] < 0:
+            return None
+        seen = seen | {key}
+        out: bool | None = True
+        validators = self.cls.VALIDATORS
+        for k, val in self.applicable(s):
+            fn = validators.get(k)
+            if fn is None:
+                continue
+            got = self._kw_always(fn, k, val, r, t, seen, budget)
+            if got is False:
+                return False
+            if got is None:
+                out = None
+        return out
+
+    def _kw_always(self, fn: Any, k: str, val: Any, r: Any, t: str, seen: frozenset, budget: list[int]) -> bool | None:
+        only = _ONLY_FOR.get(k)
+        if only is not None:
+            return True if only != t else None
+        if fn is _kw.ref:
+            got = r.lookup(val)
+            return self._always(got.contents, got.resolver, t, seen, budget)
+        if fn is _kw.type:
+            types = [val] if isinstance(val, str) else val
+            verdicts = {True if x == t else None if (t == "number" and x == "integer") else False for x in types}
+            return True if True in verdicts else None if None in verdicts else False
+        if fn is _kw.allOf or fn is _kw.anyOf or fn is _kw.oneOf:
+            subs = []
+            for b in val:
+                rb = r.in_subresource(self.spec.create_resource(b)) if isinstance(b, dict) else r
+                if fn is _kw.oneOf and rb is not r:
+                    return None  # the branch moves the base URI: jsonschema tests it two ways
+                subs.append(self._always(b, rb, t, seen, budget))
+            if fn is _kw.allOf:
+                return False if False in subs else None if None in subs else True
+            if fn is _kw.anyOf:
+                return True if True in subs else None if None in subs else False
+            return None if None in subs else subs.count(True) == 1
+        if fn is _kw.not_:
+            got = self._always(val, r, t, seen, budget)
+            return None if got is None else not got
+        return None
+
+    def child(self, s: Any, r: Any) -> _Cell:
+        """A subschema entered the way ``descend`` enters it (its ``$id`` moves the base URI)."""
+        if isinstance(s, dict):
+            r = r.in_subresource(self.spec.create_resource(s))
+        return self.node(s, r)
+
+    def node(self, s: Any, r: Any) -> _Cell:
+        key = (id(s), getattr(r, "_base_uri", None))
+        cell = self.cells.get(key)
+        if cell is not None:
+            return cell
+        cell = self.cells[key] = _Cell()
+        self.keep.append(s)
+        if s is True:
+            cell.fn = _yes
+            return cell
+        if s is False:
+            cell.fn = _no
+            return cell
+        if not isinstance(s, dict) or any(k in s for k in _DYNAMIC):
+            raise _Unsure()
+        if "$schema" in s and validator_for(s, default=self.cls) is not self.cls:
+            raise _Unsure()  # another dialect's validator class from here on
+        validators = self.cls.VALIDATORS
+        node_v: list[Any] = []  # the validator jsonschema would use here, made on demand
+
+        def here() -> Any:
+            if not node_v:
+                node_v.append(self.root.evolve(schema=s, _resolver=r))
+            return node_v[0]
+
+        checks = []
+        for k, val in self.applicable(s):
+            fn = validators.get(k)
+            if fn is None:
+                continue
+            checks.append(self.keyword(fn, k, val, s, r, here))
+        if not checks:
+            cell.fn = _yes
+        elif len(checks) == 1:
+            cell.fn = checks[0]
+        else:
+            tup = tuple(checks)
+
+            def all_of_checks(inst: Any) -> bool:
+                for c in tup:
+                    if not c(inst):
+                        return False
+                return True
+
+            cell.fn = all_of_checks
+        return cell
+
+    def keyword(self, fn: Any, k: str, val: Any, s: dict, r: Any, here: Any) -> Any:
+        """One keyword of node ``s`` as ``value -> bool``."""
+        if fn is _kw.ref:
+            try:
+                got = r.lookup(val)
+            except Exception as e:  # noqa: BLE001 - unresolvable: jsonschema raises at decode time
+                raise _Unsure() from e
+            tgt = self.node(got.contents, got.resolver)
+            return lambda inst: tgt.fn(inst)
+        if fn is _kw.properties:
+            if not isinstance(val, dict):
+                raise _Unsure()
+            props = tuple((name, self.child(sub, r)) for name, sub in val.items())
+
+            def properties(inst: Any) -> bool:
+                if type(inst) is not dict:
+                    return True
+                for name, c in props:
+                    if name in inst and not c.fn(inst[name]):
+                        return False
+                return True
+
+            return properties
+        if fn is _kw.patternProperties:
+            if not isinstance(val, dict):
+                raise _Unsure()
+            pats = tuple((_regex(p), self.child(sub, r)) for p, sub in val.items())
+
+            def pattern_properties(inst: Any) -> bool:
+                if type(inst) is not dict:
+                    return True
+                for rx, c in pats:
+                    for name, x in inst.items():
+                        if rx.search(name) and not c.fn(x):
+                            return False
+                return True
+
+            return pattern_properties
+        if fn is _kw.additionalProperties:
+            props_d = s.get("properties", {})
+            pp = s.get("patternProperties", {})
+            if not isinstance(props_d, dict) or not isinstance(pp, dict):
+                raise _Unsure()
+            joined = _regex("|".join(pp)) if pp else None
+            extra_c = self.child(val, r) if isinstance(val, dict) else None
+            forbid = extra_c is None and not val
+
+            def additional_properties(inst: Any) -> bool:
+                if type(inst) is not dict:
+                    return True
+                for name in inst:
+                    if name in props_d or (joined is not None and joined.search(name)):
+                        continue
+                    if extra_c is not None:
+                        if not extra_c.fn(inst[name]):
+                            return False
+                    elif forbid:
+                        return False
+                return True
+
+            return additional_properties
+        if fn is _kw.items:  # 2020-12
+            prefix = len(s.get("prefixItems", []))
+            if val is False:
+                return lambda inst: type(inst) is not list or len(inst) <= prefix
+            ic = self.child(val, r)
+
+            def items(inst: Any) -> bool:
+                if type(inst) is not list:
+                    return True
+                for x in inst[prefix:]:
+                    if not ic.fn(x):
+                        return False
+                return True
+
+            return items
+        if fn is _lkw.items_draft6_draft7_draft201909 or fn is _lkw.items_draft3_draft4:
+            if isinstance(val, list):
+                tup_c = tuple(self.child(sub, r) for sub in val)
+
+                def items_tuple(inst: Any) -> bool:
+                    if type(inst) is not list:
+                        return True
+                    for c, x in zip(tup_c, inst):
+                        if not c.fn(x):
+                            return False
+                    return True
+
+                return items_tuple
+            if fn is _lkw.items_draft3_draft4 and not isinstance(val, dict):
+                raise _Unsure()
+            ic2 = self.child(val, r)
+
+            def items_each(inst: Any) -> bool:
+                if type(inst) is not list:
+                    return True
+                for x in inst:
+                    if not ic2.fn(x):
+                        return False
+                return True
+
+            return items_each
+        if fn is _kw.allOf or fn is _kw.anyOf or fn is _kw.oneOf:
+            if not isinstance(val, list):
+                raise _Unsure()
+            subs = tuple(self.child(b, r) for b in val)
+            if fn is _kw.allOf:
+
+                def all_of(inst: Any) -> bool:
+                    for c in subs:
+                        if not c.fn(inst):
+                            return False
+                    return True
+
+                return all_of
+            if fn is _kw.anyOf:
+
+                def any_of(inst: Any) -> bool:
+                    for c in subs:
+                        if c.fn(inst):
+                            return True
+                    return False
+
+                return any_of
+            # jsonschema finds the first valid branch with ``descend`` and tests the rest with
+            # ``evolve(schema=...)``, which keeps the enclosing base URI: mirrored exactly
+            rest = tuple(self.node(b, r) for b in val)
+            n = len(subs)
+
+            def one_of(inst: Any) -> bool:
+                for i in range(n):
+                    if subs[i].fn(inst):
+                        for j in range(i + 1, n):
+                            if rest[j].fn(inst):
+                                return False
+                        return True
+                return False
+
+            return one_of
+        if fn is _kw.not_:
+            nc = self.node(val, r)  # ``evolve(schema=...)``: same resolver
+            return lambda inst: not nc.fn(inst)
+        if fn is _kw.type:
+            types = [val] if isinstance(val, str) else val
+            if not isinstance(types, list):
+                raise _Unsure()
+            checker = self.checker
+            for t in types:
+                try:
+                    checker.is_type(None, t)
+                except Exception as e:  # noqa: BLE001 - unknown type: jsonschema raises UnknownType
+                    raise _Unsure() from e
+            ts = tuple(types)
+            if len(ts) == 1:
+                t0 = ts[0]
+                return lambda inst: checker.is_type(inst, t0)
+            return lambda inst: any(checker.is_type(inst, t) for t in ts)
+        if fn is _kw.pattern:
+            rx = _regex(val)
+            return lambda inst: type(inst) is not str or rx.search(inst) is not None
+        # any other keyword: jsonschema's own function, with the validator ``descend`` would use
+        _scan_unsure(val, self.cls)
+
+        def generic(inst: Any) -> bool:
+            errors = fn(here(), val, inst, s)
+            return errors is None or next(iter(errors), None) is None
+
+        return generic
