@@ -13,7 +13,7 @@ from structgen.frontends.json_schema.lower_core import (
     Frag,
     LowererCore,
     _esc,
-    _json_in,
+    _json_filter,
     _Refused,
 )
 from structgen.ir.grammar import Sym
@@ -260,6 +260,16 @@ class CombinatorLowering(LowererCore):
         raise _Refused(f"keyword {kw!r} has no exact negation")
 
     def _shape(self, conj: list[Frag]) -> dict[str, Any]:
+        """What the oneOf disjointness test reads of a conjunction (memoized: the same branch
+        recurs in every conjunction context of its oneOf). Callers do not mutate the result."""
+        key = tuple(f.key() for f in conj)
+        hit = self._shapes.get(key)
+        if hit is None:
+            hit = self._shapes[key] = self._shape_uncached(conj)
+            self.keep.append(conj)
+        return hit
+
+    def _shape_uncached(self, conj: list[Frag]) -> dict[str, Any]:
         flat = self.flatten(conj, quiet=True)
         shape: dict[str, Any] = {
             "types": set(ALL_TYPES),
@@ -284,7 +294,7 @@ class CombinatorLowering(LowererCore):
             elif f.has("enum"):
                 vals = list(f.schema["enum"])
             if vals is not None:
-                shape["finite"] = vals if shape["finite"] is None else [v for v in shape["finite"] if _json_in(v, vals)]
+                shape["finite"] = vals if shape["finite"] is None else _json_filter(shape["finite"], vals)
             for r in f.get("required", []) or []:
                 shape["required"].add(r)
             props = f.get("properties")
@@ -322,7 +332,7 @@ class CombinatorLowering(LowererCore):
         if (ta & tb) <= {"object"}:
             for name in a["required"] & b["required"]:
                 va, vb = a["consts"].get(name), b["consts"].get(name)
-                if va is not None and vb is not None and not any(_json_in(x, vb) for x in va):
+                if va is not None and vb is not None and not _json_filter(va, vb):
                     return True
             if a["closed"] is not None and (b["required"] - a["closed"]):
                 return True

@@ -7,7 +7,7 @@ import json
 import math
 import time
 from abc import abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -142,9 +142,13 @@ class Frag:
     resolver: Any
     pointer: str
     skip: frozenset[str] = frozenset()
+    _key: tuple = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:  # the memo key, computed once (conjunctions are keyed often)
+        object.__setattr__(self, "_key", (id(self.schema), getattr(self.resolver, "_base_uri", ""), self.skip))
 
     def key(self) -> tuple:
-        return (id(self.schema), getattr(self.resolver, "_base_uri", ""), self.skip)
+        return self._key
 
     def without(self, *kws: str) -> Frag:
         return Frag(self.schema, self.resolver, self.pointer, self.skip | frozenset(kws))
@@ -299,9 +303,17 @@ class LowererCore:
         self.keep: list[Any] = []
         self.reasons: list[tuple[str, str]] = []
         self.nest = 0
+        self.deepest = 0
         self.t0 = time.perf_counter()
         self._any_memo: dict[int, str] = {}
         self._validators: dict[tuple, Any] = {}
+        self._valid_memo: dict[tuple, bool] = {}
+        self._resolved: dict[tuple[str, str], Frag] = {}
+        self._shapes: dict[tuple, dict[str, Any]] = {}
+        self._enum_index: dict[int, dict[Any, list[Any]]] = {}
+        self._unions: dict[tuple[str, ...], str] = {}
+        self._value_sets: dict[int, _JsonSet] = {}
+        self._plain: dict[tuple, bool] = {}  # (id(schema), skip) -> flatten passes it through as is
         self.relaxed: dict[int, Relaxed] = {}  # id(schema) -> fragment checked on completed values
 
         if not isinstance(schema, (dict, bool)):
@@ -448,6 +460,8 @@ class LowererCore:
             )
 
     def new_rule(self) -> str:
+        if len(self.rules) >= self.limits.max_grammar_rules or not len(self.rules) & 255:
+            self._tick()  # counted as rules are made (object/array state chains make many per lower())
         name = f"r{len(self.rules)}"
         self.rules[name] = []
         return name
@@ -491,6 +505,10 @@ class LowererCore:
     def resolve(self, f: Frag, ref: str, kw: str) -> Frag:
         from referencing.exceptions import Unresolvable
 
+        ck = (getattr(f.resolver, "_base_uri", ""), ref)
+        hit = self._resolved.get(ck)
+        if hit is not None:  # a $ref used N times is looked up once (referencing's lookup is slow)
+            return hit
         try:
             resolved = f.resolver.lookup(ref)
         except Unresolvable as e:
@@ -499,20 +517,26 @@ class LowererCore:
             raise UnsupportedSchema(
                 f"remote $ref {ref!r} is not in the registry option (structgen never fetches)", f"{f.pointer}/{kw}", kw
             ) from None
-        ptr = ref if ref.startswith("#") else ref
-        return Frag(resolved.contents, resolved.resolver, ptr, self.inactive)
+        out = Frag(resolved.contents, resolved.resolver, ref, self.inactive)
+        self._resolved[ck] = out
+        return out
 
     def flatten(self, conj: tuple[Frag, ...] | list[Frag], quiet: bool = False) -> list[Frag] | None:
         """Expand ``$ref`` and ``allOf``; None when a ``false`` schema makes the conjunction empty."""
         out: list[Frag] = []
         seen: set[tuple] = set()
-        pending = list(conj)
+        pending = list(reversed(conj))  # a stack: the next fragment is pending[-1]
+        plain = self._plain
         while pending:
-            f = pending.pop(0)
+            f = pending.pop()
             k = f.key()
             if k in seen:
                 continue
             seen.add(k)
+            pk = (k[0], k[2])
+            if plain.get(pk):  # no $ref, allOf or refused keyword: the fragment is already flat
+                out.append(f)
+                continue
             s = f.schema
             if s is True:
                 continue
@@ -522,14 +546,19 @@ class LowererCore:
                 return None
             if not isinstance(s, dict):
                 raise InvalidSchema(f"a schema must be an object or a boolean, got {type(s).__name__}", f.pointer)
+            if not f.has("$ref") and not f.has("allOf") and not any(f.has(kw) for kw in REFUSED_ALWAYS):
+                plain[pk] = True
+                out.append(f)
+                continue
             if f.has("$ref"):
                 target = self.resolve(f, s["$ref"], "$ref")
                 if not quiet:
                     self.note(f.pointer, "$ref", "grammar rule (shared; recursion becomes grammar recursion)")
                 if self.draft <= 7:
-                    pending.insert(0, target)
+                    pending.append(target)
                     continue
-                pending[0:0] = [target, f.without("$ref")]
+                pending.append(f.without("$ref"))
+                pending.append(target)
                 continue
             for kw in REFUSED_ALWAYS:
                 if f.has(kw) and not quiet:
@@ -544,10 +573,41 @@ class LowererCore:
                 if not quiet:
                     self.note(f.pointer, "allOf", "intersection (fragments merged keyword by keyword)")
                 kids = [self.child(f, sub, "allOf", i) for i, sub in enumerate(s["allOf"])]
-                pending[0:0] = kids
+                pending.extend(reversed(kids))
                 f = f.without("allOf")
             out.append(f)
         return out
+
+    @staticmethod
+    def quick_empty(flat: list[Frag]) -> str | None:
+        """Why a flattened conjunction is empty, when its own keywords show it cheaply (before any
+        applicator is distributed): ``type`` keywords that do not intersect, or an object-only
+        conjunction that requires a property another fragment forbids (``properties: {p: false}``,
+        as negated ``required`` writes it). None when not shown empty this way."""
+        types = set(ALL_TYPES)
+        for f in flat:
+            t = f.get("type")
+            if t is not None:
+                ts = {t} if isinstance(t, str) else set(t)
+                if "number" in ts:
+                    ts.add("integer")
+                types &= ts
+        if not types:
+            return "the types allowed by 'type' keywords do not intersect"
+        if types == {"object"}:
+            required: set[str] = set()
+            forbidden: set[str] = set()
+            for f in flat:
+                req = f.get("required")
+                if isinstance(req, list):
+                    required.update(r for r in req if isinstance(r, str))
+                props = f.get("properties")
+                if isinstance(props, dict):
+                    forbidden.update(k for k, v in props.items() if v is False)
+            both = required & forbidden
+            if both:
+                return f"property {min(both)!r} is both required and forbidden (properties: false)"
+        return None
 
     def _valid_conj(self, conj: list[Frag], value: Any) -> bool:
         return all(self.valid(f, value) for f in conj)
@@ -558,7 +618,7 @@ class LowererCore:
         if isinstance(s, dict) and any(k.startswith("$$") for k in s):
             if "$$anyOf" in s and not any(all(self.valid(h, value) for h in case) for case in s["$$anyOf"]):
                 return False
-            if "$$exclude" in s and _json_in(value, s["$$exclude"]):
+            if "$$exclude" in s and value in self._value_set(s["$$exclude"]):
                 return False
             if s.get("$$not_integer") and _is_number(value) and float(value) == math.floor(float(value)):
                 return False
@@ -566,6 +626,25 @@ class LowererCore:
                 return False
             s = {k: v for k, v in s.items() if not k.startswith("$$")}
         key = (id(f.schema), getattr(f.resolver, "_base_uri", ""))
+        try:  # the same (fragment, value) pair recurs once per conjunction context
+            vkey: tuple | None = (*key, json.dumps(value, sort_keys=True))
+        except (TypeError, ValueError):
+            vkey = None
+        if vkey is not None:
+            got = self._valid_memo.get(vkey)
+            if got is None:
+                got = self._valid_memo[vkey] = self._valid_uncached(f, s, key, value)
+            return got
+        return self._valid_uncached(f, s, key, value)
+
+    def _valid_uncached(self, f: Frag, s: Any, key: tuple, value: Any) -> bool:
+        if isinstance(s, dict) and isinstance(s.get("enum"), list) and len(s["enum"]) > 32 and "$ref" not in s:
+            # jsonschema's enum is a linear scan, so filtering an enum of n values through it is
+            # O(n^2): test membership through a hash index (same equality), the rest as usual
+            if not self._enum_member(s["enum"], value):
+                return False
+            s = {k: v for k, v in s.items() if k != "enum"}
+            key = (*key, "-enum")
         v = self._validators.get(key)
         if v is None:
             cls = self.validator_cls
@@ -577,6 +656,39 @@ class LowererCore:
             return bool(v.is_valid(value))
         except Exception:
             return False
+
+    def _value_set(self, values: list[Any]) -> _JsonSet:
+        """``values`` as a :class:`_JsonSet` (built once per list: excluded values are tested once
+        per candidate value and conjunction context)."""
+        got = self._value_sets.get(id(values))
+        if got is None:
+            got = self._value_sets[id(values)] = _JsonSet()
+            for v in values:
+                got.add(v)
+            self.keep.append(values)
+        return got
+
+    def _enum_member(self, enum: list[Any], value: Any) -> bool:
+        """``value`` equals a member of ``enum`` under jsonschema's equality (bool is not a number,
+        1 == 1.0): candidates by ``_json_key``, then jsonschema's ``equal``; a scan when that misses."""
+        from jsonschema._utils import equal
+
+        index = self._enum_index.get(id(enum))
+        if index is None:
+            index = {}
+            for e in enum:
+                try:
+                    index.setdefault(_json_key(e), []).append(e)
+                except (TypeError, InvalidOperation):
+                    continue
+            self._enum_index[id(enum)] = index
+            self.keep.append(enum)
+        try:
+            if any(equal(e, value) for e in index.get(_json_key(value), ())):
+                return True
+        except (TypeError, InvalidOperation):
+            pass
+        return any(equal(e, value) for e in enum)
 
     def _string_in(self, kind: str, val: str, value: str) -> bool:
         """Whether ``value`` matches pattern (ECMA search) or format ``val``: Python ``re`` runs the
@@ -614,6 +726,16 @@ class LowererCore:
                 whole = text[:-2] if text.endswith(".0") else text
                 return (self.term(rx.literal_regex(whole) + r"(?:\.0+)?", False),)
         return (self.lit(dumps(v)),)
+
+    @staticmethod
+    def scalar_literal(v: Any) -> str | None:
+        """The text of ``v`` when ``value_rhs`` spells it as one literal terminal, else None."""
+        if isinstance(v, (dict, list)):
+            return None
+        text = dumps(v)
+        if _is_number(v) and (text.endswith(".0") or "." not in text):
+            return None
+        return text
 
     def key_syms(self, key_json: str, depth: int) -> tuple[Sym, ...]:
         text, is_rx = self.style.punct(":", depth)

@@ -33,9 +33,11 @@ is dropped (the constraint gets looser, never stricter) and listed in ``Lowered.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from structgen.errors import LimitExceeded, UnsatisfiableSchema
+from structgen.frontends.json_schema import regexes as rx
 from structgen.frontends.json_schema.check_plan import CheckSource
 from structgen.frontends.json_schema.lower_arrays import ArrayLowering
 from structgen.frontends.json_schema.lower_core import (
@@ -55,13 +57,33 @@ from structgen.frontends.json_schema.lower_objects import ObjectLowering
 from structgen.ir.grammar import Grammar, Rule, Sym, Terminal
 from structgen.limits import Limits
 
+MERGE_LITERALS = 64  # enum/const scalars past this many become one regex terminal (see _lower_finite)
+_MAX_RECURSION = 20_000  # Python frames lower_root allows itself (a few per nested subschema)
+
 
 class Lowerer(ObjectLowering, ArrayLowering, NumberLowering):
     """Lowers one JSON Schema into a :class:`Grammar` (see the module docstring)."""
 
     def lower_root(self) -> Lowered:
         root = Frag(self.schema, self.root_resolver, "#", self.inactive)
-        top = self.lower((root,), 0)
+        # lower() recurses a few frames per nested subschema and counts the nesting against
+        # max_schema_depth * 4: make room for that many, so the documented limit is what stops it
+        old_limit = sys.getrecursionlimit()
+        want = min(_MAX_RECURSION, 10 * 4 * self.limits.max_schema_depth + 500)
+        if want > old_limit:
+            sys.setrecursionlimit(want)
+        try:
+            top = self.lower((root,), 0)
+        except RecursionError:  # a caller already deep in the stack, or another thread reset the limit
+            raise LimitExceeded(
+                "max_schema_depth",
+                self.deepest // 4,
+                self.limits.max_schema_depth,
+                f"nesting subschemas ({self.deepest} nested, and Python's recursion limit reached first)",
+            ) from None
+        finally:
+            if want > old_limit and sys.getrecursionlimit() == want:
+                sys.setrecursionlimit(old_limit)
         start = "start"
         self.rules[start] = [(Sym(top, False),)]
         rules, terms = self._prune(start)
@@ -159,8 +181,11 @@ class Lowerer(ObjectLowering, ArrayLowering, NumberLowering):
         self.memo[key] = name
         self.keep.append(conj)
         self.nest += 1
+        self.deepest = max(self.deepest, self.nest)
         if self.nest > self.limits.max_schema_depth * 4:
-            raise LimitExceeded("max_schema_depth", self.nest // 4, self.limits.max_schema_depth, "nesting subschemas")
+            raise LimitExceeded(
+                "max_schema_depth", -(-self.nest // 4), self.limits.max_schema_depth, "nesting subschemas"
+            )
         try:
             for rhs in self._lower_conj(conj, depth):
                 self.add(name, rhs)
@@ -171,6 +196,12 @@ class Lowerer(ObjectLowering, ArrayLowering, NumberLowering):
     def _lower_conj(self, conj: tuple[Frag, ...], depth: int) -> list[tuple[Sym, ...]]:
         flat = self.flatten(conj)
         if flat is None:
+            return []
+        why = self.quick_empty(flat)
+        if why is not None:
+            # before distributing any applicator: every case would be empty, and distributing a
+            # conjunction of several anyOf/oneOf first multiplies their branches
+            self.unsat(flat[0].pointer, why)
             return []
         for f in flat:
             for kw in APPLICATORS:
@@ -260,10 +291,24 @@ class Lowerer(ObjectLowering, ArrayLowering, NumberLowering):
     def _lower_finite(self, flat: list[Frag], finite: list[Any], types: set[str], depth: int) -> list[tuple[Sym, ...]]:
         alts: list[tuple[Sym, ...]] = []
         seen = _JsonSet()
+        values: list[Any] = []
         for v in finite:
             if v in seen or not all(self.valid(f, v) for f in flat):
                 continue
             seen.add(v)
+            values.append(v)
+        spelled = [self.scalar_literal(v) for v in values]
+        texts = tuple(t for t in spelled if t is not None)
+        if len(texts) > MERGE_LITERALS:
+            # one trie-shaped regex terminal for the scalar literals instead of one terminal each:
+            # the same language, and the lexer and mask tables grow with terminals (an enum of
+            # thousands of strings would make thousands)
+            union = self._unions.get(texts)
+            if union is None:
+                union = self._unions[texts] = rx.literal_union_regex(list(texts))
+            alts.append((self.term(union, False),))
+            values = [v for v, t in zip(values, spelled) if t is None]
+        for v in values:
             alts.append(self.value_rhs(v, depth))
         if not alts:
             self.unsat(flat[0].pointer, "no value of enum/const satisfies the other keywords")

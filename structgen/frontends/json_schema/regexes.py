@@ -198,6 +198,43 @@ def json_string_literal_regex(value: str) -> str:
     return literal_regex(json.dumps(value, ensure_ascii=False))
 
 
+def literal_union_regex(texts: list[str]) -> str:
+    """A regex matching exactly the strings ``texts`` (at least one, none empty), factored as a
+    trie: shared prefixes are written once, so its NFA grows with the trie, not with the sum of
+    the lengths. Built without recursion (texts may be long)."""
+    end = ""  # trie node key marking the end of a text (no text is empty, so no real edge is "")
+    root: dict[str, dict] = {}
+    for t in dict.fromkeys(texts):
+        node = root
+        for c in t:
+            node = node.setdefault(c, {})
+        node[end] = {}
+    # post-order over the trie: each node's regex from its children's
+    out: dict[int, str] = {}
+    stack: list[tuple[dict, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        kids = sorted(k for k in node if k != end)
+        if not done:
+            stack.append((node, True))
+            stack.extend((node[k], False) for k in kids)
+            continue
+        alts = []
+        for k in kids:
+            child, text = node[k], k
+            while len(child) == 1 and end not in child:  # a chain: one literal run, no group
+                ((c, child),) = child.items()
+                text += c
+            alts.append(literal_regex(text) + out[id(child)])
+        if not alts:
+            out[id(node)] = ""
+        elif len(alts) == 1 and end not in node:
+            out[id(node)] = alts[0]
+        else:
+            out[id(node)] = "(?:" + "|".join(alts) + ")" + ("?" if end in node else "")
+    return out[id(root)]
+
+
 def alt(parts: list[str]) -> str:
     parts = [p for p in parts]
     if len(parts) == 1:
@@ -808,12 +845,13 @@ class ExclusionTerminal:
 # exclusion body text -> its names, and terminal text -> ExclusionTerminal: pure caches keyed by text
 # (a text denotes one language), bounded; a terminal not found here is parsed as a regex
 _EXCLUSIONS: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+_exclusion_bodies: OrderedDict[tuple[str, ...], str] = OrderedDict()  # names -> exclusion_body
 _EXCLUSION_TERMINALS: OrderedDict[str, ExclusionTerminal] = OrderedDict()
 _REGISTRY_LOCK = threading.Lock()
 _MAX_REGISTERED = 1024
 
 
-def _remember(table: OrderedDict[str, Any], key: str, value: Any) -> None:
+def _remember(table: OrderedDict[Any, Any], key: Any, value: Any) -> None:
     with _REGISTRY_LOCK:
         table[key] = value
         table.move_to_end(key)
@@ -841,8 +879,13 @@ def exclusion_terminal(pattern: str) -> ExclusionTerminal | None:
 def exclusion_body(names: list[str]) -> str:
     """Regex for canonical JSON string bodies (between quotes) of strings *not* in ``names``
     (remembered, so that :func:`quoted_terminal_regex` can name the language it is part of)."""
-    body = _exclusion_body(names)
-    _remember(_EXCLUSIONS, body, tuple(names))
+    key = tuple(names)
+    with _REGISTRY_LOCK:
+        body = _exclusion_bodies.get(key)
+    if body is None:  # one object's declared names recur in every conjunction context of it
+        body = _exclusion_body(names)
+        _remember(_exclusion_bodies, key, body)
+    _remember(_EXCLUSIONS, body, key)
     return body
 
 

@@ -1,0 +1,121 @@
+"""Huge or adversarial JSON Schemas compile, or raise LimitExceeded naming the limit, within a few
+seconds (issue #3 "Bad input"): big enums, conjunctions of many applicators, deep $ref chains,
+exponential oneOf rewrites, and (when the data is present) two JSONSchemaBench schemas that used
+to take 20-30 s."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+import structgen
+from structgen.errors import LimitExceeded
+from structgen.frontends.json_schema.formatting import dumps
+from structgen.limits import Limits
+
+BENCH = Path("/work/shared/data/jsonschemabench")
+
+
+def _accepts(compiled, text: str) -> bool:
+    m = compiled.matcher()
+    return m.accept_text(text) and m.is_accepting()
+
+
+def _timed_compile(vocab, schema, limits: Limits | None = None):
+    t0 = time.perf_counter()
+    try:
+        return structgen.compile(vocab, json_schema=schema, limits=limits, cache=False), time.perf_counter() - t0
+    except LimitExceeded as e:
+        return e, time.perf_counter() - t0
+
+
+def test_big_enum_is_filtered_in_linear_time_and_stays_exact(byte_vocab):
+    # an enum of n values was filtered by jsonschema's linear enum scan per value (O(n^2)) and
+    # became n literal terminals; now a hash index and one trie-shaped regex terminal
+    words = [f"item-{i:05d}" for i in range(6000)]
+    schema = {"type": ["string", "number", "boolean"], "enum": [*words, 1.5, 7, True, "a", "ab", "abc"]}
+    compiled, dt = _timed_compile(byte_vocab, schema)
+    assert not isinstance(compiled, LimitExceeded), compiled
+    assert dt < 10.0, f"compile took {dt:.1f} s"
+    for v in ["item-00000", "item-05999", "a", "ab", "abc", 1.5, 7, True]:
+        assert _accepts(compiled, dumps(v)), v
+    assert _accepts(compiled, "7.0")  # 7 == 7.0 in JSON Schema
+    for text in ['"item-06000"', '"item-0000"', '"abcd"', '""', "1.50", "false", "null", '"item-00000 "']:
+        assert not _accepts(compiled, text), text
+
+
+def test_intersected_big_enums_keep_only_common_values(byte_vocab):
+    a = [f"v{i}" for i in range(0, 3000)]
+    b = [f"v{i}" for i in range(2000, 5000)]
+    compiled, dt = _timed_compile(byte_vocab, {"allOf": [{"enum": a}, {"enum": b}]})
+    assert dt < 10.0, f"compile took {dt:.1f} s"
+    assert _accepts(compiled, '"v2000"') and _accepts(compiled, '"v2999"')
+    assert not _accepts(compiled, '"v1999"') and not _accepts(compiled, '"v3000"')
+
+
+def test_conflicting_types_stop_distribution_of_many_anyofs(byte_vocab):
+    # six anyOf of ten branches each: 10^6 combinations if distributed blindly; every object
+    # branch contradicts the outer "type": "string", so only the string branches survive
+    branches = [{"type": "object", "required": [f"k{i}"]} for i in range(9)] + [{"minLength": 1}]
+    schema = {"type": "string", "allOf": [{"anyOf": branches} for _ in range(6)]}
+    compiled, dt = _timed_compile(byte_vocab, schema)
+    assert not isinstance(compiled, LimitExceeded), compiled
+    assert dt < 5.0, f"compile took {dt:.1f} s"
+    assert _accepts(compiled, '"x"') and not _accepts(compiled, '""') and not _accepts(compiled, "{}")
+
+
+def test_deep_ref_chain_raises_the_depth_limit_not_recursion_error(byte_vocab):
+    n = 400
+    defs = {f"d{i}": {"type": "object", "properties": {"x": {"$ref": f"#/$defs/d{i + 1}"}}} for i in range(n)}
+    defs[f"d{n}"] = {"type": "integer"}
+    got, dt = _timed_compile(byte_vocab, {"$defs": defs, "$ref": "#/$defs/d0"})
+    assert isinstance(got, LimitExceeded), got
+    assert got.limit == "max_schema_depth"
+    assert dt < 10.0, f"took {dt:.1f} s"
+
+
+def test_exponential_oneof_rewrite_hits_the_rule_limit_early(byte_vocab):
+    # oneOf branches that are not disjoint (every branch accepts {}) are rewritten exactly as
+    # "B_i and not B_j": each negation is a union of cases, so the grammar grows like 3^(n-1)
+    props = ("country", "state", "code")
+    branches = [{"properties": {p: {"enum": [f"{p}{i}"]} for p in props}} for i in range(10)]
+    schema = {"type": "object", "oneOf": branches}
+    limits = Limits(max_grammar_rules=5_000)
+    got, dt = _timed_compile(byte_vocab, schema, limits)
+    assert isinstance(got, LimitExceeded), got
+    assert got.limit == "max_grammar_rules"
+    assert dt < 10.0, f"took {dt:.1f} s"
+
+
+def _bench_schema(split: str, sid: str):
+    path = BENCH / f"{split}.jsonl"
+    if not path.exists():
+        pytest.skip(f"JSONSchemaBench data not present at {path}")
+    with path.open() as fh:
+        for line in fh:
+            d = json.loads(line)
+            if d["id"] == sid:
+                s = d["schema"]
+                return json.loads(s) if isinstance(s, str) else s
+    pytest.skip(f"{sid} not in {path}")
+
+
+def test_real_schema_with_a_6000_value_enum_compiles_in_seconds():
+    from structgen import assets
+
+    schema = _bench_schema("JsonSchemaStore", "JsonSchemaStore/transcend-yml-schema-v4")
+    vocab = assets.load_vocabulary("llama3")
+    compiled, dt = _timed_compile(vocab, schema)  # was ~23 s
+    assert not isinstance(compiled, LimitExceeded), compiled
+    assert dt < 15.0, f"compile took {dt:.1f} s"
+
+
+def test_real_recursive_intersection_schema_fails_fast_with_a_named_limit(byte_vocab):
+    schema = _bench_schema("JsonSchemaStore", "JsonSchemaStore/web-types")
+    got, dt = _timed_compile(byte_vocab, schema)  # was max_grammar_rules / compile_timeout_s after 27-30 s
+    assert isinstance(got, LimitExceeded), got
+    assert got.limit in ("max_schema_depth", "max_grammar_rules")
+    assert dt < 15.0, f"took {dt:.1f} s"
