@@ -55,7 +55,7 @@ class DfaStepper:
                 f"next_state covers {next_state.shape[1]} tokens but state_masks rows hold only "
                 f"{32 * state_masks.shape[1]} bits ({state_masks.shape[1]} words)"
             )
-        from . import _pick
+        from .api import _pick
 
         self.device = state_masks.device
         self.backend = _pick(backend, self.device, ("auto", "triton", "reference"), "reference")
