@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import itertools
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from structgen.errors import InvalidGrammar, LimitExceeded
 from structgen.ir.grammar import Grammar
 from structgen.limits import DEFAULT_LIMITS, Limits
 
 _ids = itertools.count(1)
+_sigs = itertools.count(0)  # signatures are never reused, also across cleared tables
+_MAX_SIGNATURES = 1 << 16  # entries of EarleyTables.canon (memory bound per grammar)
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,6 +50,8 @@ class EarleyTables:
     accept_rd: int  # end of the augmented rule S' -> start
     start_sym: int  # S'
     num_rules: int
+    # structural signatures of chart columns (see EarleySet.signature): (complete, kernel) -> int
+    canon: dict[tuple[bool, frozenset[tuple[int, int]]], int] = field(default_factory=dict, repr=False)
 
     @property
     def num_terminals(self) -> int:
@@ -162,7 +166,7 @@ class EarleySet:
         depth: number of terminals read.
     """
 
-    __slots__ = ("id", "waiting", "accepts", "complete", "depth", "tables", "_children", "__weakref__")
+    __slots__ = ("id", "waiting", "accepts", "complete", "depth", "tables", "_children", "_sig", "__weakref__")
 
     def __init__(self, tables: EarleyTables, depth: int) -> None:
         self.id = next(_ids)
@@ -174,6 +178,7 @@ class EarleySet:
         self.complete = False
         self.depth = depth
         self._children: dict[int, weakref.ref[EarleySet]] = {}
+        self._sig = -1
 
     def __repr__(self) -> str:
         names = self.tables.terminal_names
@@ -272,6 +277,41 @@ class EarleySet:
                     push((rd + 1, o))
         k._finish()
         return k
+
+    def signature(self) -> int:
+        """A small int equal for sets with the same future, whatever history built them.
+
+        Two sets whose *kernel* items (those with an origin in an earlier set; the predicted items
+        follow from them, and the initial set, with no kernel, predicts the start symbol) are equal,
+        with origins of equal signature, recursively, and that agree on ``complete``, accept the
+        same continuations and reach equal sets on every terminal; so per-state results (token
+        masks) can be shared between them. Computed on first use and memoized on the set (origins
+        are older sets, so the recursion is a post-order walk). Equal numbers always mean equal
+        structure: numbers are never reused, also after the bounded table is cleared.
+        """
+        if self._sig >= 0:
+            return self._sig
+        canon = self.tables.canon
+        todo: list[EarleySet] = [self]
+        while todo:
+            x = todo[-1]
+            if x._sig >= 0:
+                todo.pop()
+                continue
+            pending = [o for items in x.waiting.values() for _rd, o in items if o is not None and o._sig < 0]
+            if pending:
+                todo.extend(pending)
+                continue
+            todo.pop()
+            kernel = frozenset([(rd, o._sig) for items in x.waiting.values() for rd, o in items if o is not None])
+            key = (x.complete, kernel if x.depth else frozenset([(-1, -1)]))  # the initial set predicts the start
+            sig = canon.get(key)
+            if sig is None:
+                if len(canon) >= _MAX_SIGNATURES:  # bounded: later sets get fresh numbers (cache misses only)
+                    canon.clear()
+                sig = canon[key] = next(_sigs)
+            x._sig = sig
+        return self._sig
 
     def advance_seq(self, terminals: list[int]) -> EarleySet | None:
         """Advance by several terminals; None as soon as one is rejected."""

@@ -25,8 +25,10 @@ available); crossing tokens come out as trie subtrees, resolved by advancing ``E
 terminals (memoized on the chart) and walking the subtrees from "no open lexeme" under the new
 ``A``, recursively; every classification is cached in the engine keyed by (lexer state or subtree
 set, ``A``), so it is computed once per engine. Final
-masks are cached per state (LRU, ``Limits.max_cached_states``): the parser state does not change
-while a long lexeme such as a string is being read, so consecutive tokens inside it hit the cache.
+masks are cached per state (LRU, ``Limits.max_cached_states``) under the parser states' structural
+signatures (:meth:`EarleySet.signature`), so equal states reached by different histories (the
+elements of an array, a second instance of the same schema) share them; the parser state does not
+change while a long lexeme such as a string is being read, so consecutive tokens inside it hit too.
 """
 
 from __future__ import annotations
@@ -114,6 +116,7 @@ class GrammarEngine:
         self._nodes: list[Crossing] = []
         self._node_index: dict[bytes, int] = {}
         self._masks: OrderedDict[Any, np.ndarray] = OrderedDict()
+        self._succ: dict[tuple[int, int], list[EarleySet]] = {}
         self._lock = threading.RLock()
         self._initial: GrammarState = ((EarleySet.initial(tables), self.nolex),)
 
@@ -138,6 +141,21 @@ class GrammarEngine:
         if self.ignore_bits >> term & 1:
             out.append(e)
         return out
+
+    def _mask_successors(self, e: EarleySet, term: int) -> list[EarleySet]:
+        """:meth:`_successors` for masks, memoized under ``e``'s signature (FIFO-bounded).
+
+        Mask computation advances parser states that decoding then abandons (the chart memoizes
+        them only weakly), and structurally equal states advance to equal states, so the parser
+        scans of a mask are shared with every later mask of an equal state.
+        """
+        key = (e.signature(), term)
+        got = self._succ.get(key)
+        if got is None:
+            got = self._succ[key] = self._successors(e, term)
+            if len(self._succ) > self.limits.max_cached_states:
+                del self._succ[next(iter(self._succ))]
+        return got
 
     def _bools(self, a_bits: int) -> tuple[np.ndarray, np.ndarray]:
         """(alive & A != 0, accepts & A != 0) as bool arrays over lexer states."""
@@ -355,7 +373,7 @@ class GrammarEngine:
                 skey = (e.id, term, None)
                 succ = seen.get(skey)
                 if succ is None:
-                    succ = seen[skey] = self._successors(e, term)
+                    succ = seen[skey] = self._mask_successors(e, term)
                 for e2 in succ:
                     key = (node, e2.id)
                     if key in seen:
@@ -380,13 +398,13 @@ class GrammarEngine:
                 skey = (e.id, term, None)
                 succ = seen.get(skey)
                 if succ is None:
-                    succ = seen[skey] = self._successors(e, term)
+                    succ = seen[skey] = self._mask_successors(e, term)
                 for e2 in succ:
                     members.or_masked_into(words, self._cached_thread_mask(e2, self.nolex))
 
     def _cached_thread_mask(self, e: EarleySet, q: int) -> np.ndarray:
         """The (cached) mask words of the single thread ``(e, q)``, as uint32."""
-        key = ((e.id, q),)
+        key = ((e.signature(), q),)
         hit = self._masks.get(key)
         if hit is not None:
             self._masks.move_to_end(key)
@@ -405,12 +423,12 @@ class GrammarEngine:
         return out
 
     def token_mask(self, state: GrammarState) -> np.ndarray:
-        if len(state) == 1:
-            e0, q0 = state[0]
-            key: tuple[tuple[int, int], ...] = ((e0.id, q0),)
-        else:
-            key = tuple([(e.id, q) for e, q in state])
         with self._lock:
+            if len(state) == 1:
+                e0, q0 = state[0]
+                key: tuple[tuple[int, int], ...] = ((e0.signature(), q0),)
+            else:
+                key = tuple(sorted({(e.signature(), q) for e, q in state}))
             hit = self._masks.get(key)
             if hit is not None:
                 self._masks.move_to_end(key)
