@@ -12,7 +12,9 @@ class Limits:
     Attributes:
         max_dfa_states: states of one byte-level DFA (regex, or a grammar's lexer).
         max_nfa_states: states of the NFA built from one regex before determinization.
-        max_repeat: largest explicit repeat count in ``{m,n}`` (regex) or ``maxLength`` etc. expansions.
+        max_repeat: largest explicit repeat count in ``{m,n}`` (regex), ``minItems``/``maxItems`` chains and
+            ``minLength``/``maxLength`` regexes (string length bounds above it are checked on the
+            completed string instead of refused).
         max_grammar_rules: rules of one grammar after lowering (JSON Schema included).
         max_schema_depth: nesting depth of a JSON Schema (``$ref`` expansions counted).
         max_schema_properties: properties of one JSON Schema object.

@@ -86,7 +86,7 @@ HOW = {
     "maxContains": "grammar when the negation of 'contains' is expressible, else refused",
     "uniqueItems": "grammar over the set of used values when items are a finite set of at most 8 values; else refused",
     "minLength": "regex: bounded repeat of one JSON string character (code points, escapes count once)",
-    "maxLength": "regex (refused above Limits.max_repeat; next to a pattern only when implied or the pattern is one class repeated)",
+    "maxLength": "regex (above Limits.max_repeat: a check on the completed string; next to a pattern only when implied or the pattern is one class repeated)",
     "pattern": "regex: ECMA pattern translated to JSON string text (unanchored unless ^/$; backreferences, lookaround, \\p{..} refused)",
     "format": "regex for date-time, date, time, duration, email, hostname, ipv4, ipv6, uri, uri-reference, iri, iri-reference, uuid, json-pointer; other formats are annotations",
     "minimum": "regex: exact decimal range (positional notation)",

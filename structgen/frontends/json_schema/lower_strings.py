@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from structgen.errors import LimitExceeded
 from structgen.frontends.json_schema import regexes as rx
 from structgen.frontends.json_schema.formats import CHECKED_FORMATS, FORMAT_LENGTHS, FORMATS
 from structgen.frontends.json_schema.lower_core import (
@@ -45,15 +44,13 @@ class StringLowering(LowererCore):
                     self.relax(f, "format", f"format {fmt!r} is not a regular language")
                 else:
                     self.note(f.pointer, "format", f"annotation (format {fmt!r} is not enforced)")
-        for kw, ptr in (("minLength", min_ptr), ("maxLength", max_ptr)):
-            if any(f.has(kw) for f in flat):
-                self.note(ptr, kw, "regex (bounded repeat of one JSON string character)")
         if max_len is not None and min_len > max_len:
             self.unsat(max_ptr, f"minLength {min_len} > maxLength {max_len}")
             return None
-        for bound, kw, ptr in ((max_len, "maxLength", max_ptr), (min_len, "minLength", min_ptr)):
-            if bound is not None and bound > self.limits.max_repeat:
-                raise LimitExceeded("max_repeat", bound, self.limits.max_repeat, f"{kw} at {ptr}")
+        min_len, max_len = self._length_bounds_in_grammar(flat)
+        for kw, ptr in (("minLength", min_ptr), ("maxLength", max_ptr)):
+            if any(f.has(kw) and int(f.schema[kw]) <= self.limits.max_repeat for f in flat):
+                self.note(ptr, kw, "regex (bounded repeat of one JSON string character)")
         uniq: list[tuple[str, str, Frag]] = []
         for c in cons:
             if not any(c[0] == u[0] and c[1] == u[1] for u in uniq):
@@ -110,6 +107,26 @@ class StringLowering(LowererCore):
             self.unsat(flat[0].pointer, "no string satisfies the pattern/format/length constraints together")
             return None
         return body
+
+    def _length_bounds_in_grammar(self, flat: list[Frag]) -> tuple[int, int | None]:
+        """The (minLength, maxLength) the string regex enforces. A bound above ``Limits.max_repeat``
+        (``maxLength: 65535`` is common) would need that many DFA states: its keyword is relaxed
+        instead (checked on the completed string, see check_plan; exact, but a string that
+        outgrows it is rejected only at its closing quote), and the regex keeps the other bounds."""
+        cap = self.limits.max_repeat
+        lo, hi = 0, None
+        for f in flat:
+            for kw in ("minLength", "maxLength"):
+                if not f.has(kw):
+                    continue
+                n = int(f.schema[kw])
+                if n > cap:
+                    self.relax(f, kw, f"{kw} {n} is above max_repeat {cap}")
+                elif kw == "minLength":
+                    lo = max(lo, n)
+                else:
+                    hi = n if hi is None else min(hi, n)
+        return lo, hi
 
     def _constraint_body(
         self, kw: str, val: str, f: Frag, negated: bool = False

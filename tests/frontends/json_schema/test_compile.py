@@ -110,7 +110,7 @@ def test_options_and_info(byte_vocab):
     with pytest.raises(TypeError):
         structgen.compile(byte_vocab, json_schema={"type": "string"}, colour="red")
     with pytest.raises(LimitExceeded):
-        structgen.compile(byte_vocab, json_schema={"type": "string", "maxLength": 100000})
+        structgen.compile(byte_vocab, json_schema={"type": "array", "minItems": 100000})
     compact = structgen.compile(
         byte_vocab, json_schema={"type": "array", "items": {"type": "integer"}}, style="compact"
     )

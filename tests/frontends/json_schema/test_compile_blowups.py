@@ -9,6 +9,7 @@ import json
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 import structgen
@@ -119,3 +120,31 @@ def test_real_recursive_intersection_schema_fails_fast_with_a_named_limit(byte_v
     assert isinstance(got, LimitExceeded), got
     assert got.limit in ("max_schema_depth", "max_grammar_rules")
     assert dt < 15.0, f"took {dt:.1f} s"
+
+
+@pytest.mark.parametrize(
+    "schema,length_ok,length_bad",
+    [
+        ({"type": "string", "maxLength": 100_000}, 100_000, 100_001),
+        ({"type": "string", "maxLength": 32_767, "minLength": 20_000}, 20_000, 19_999),
+        ({"type": "string", "maxLength": 32_767, "minLength": 20_000}, 32_767, 32_768),
+        ({"type": "string", "minLength": 3, "allOf": [{"maxLength": 65_535}]}, 3, 2),
+        ({"type": "string", "pattern": "^[a-z]+$", "maxLength": 65_535}, 65_535, 65_536),
+    ],
+)
+def test_length_bounds_above_max_repeat_are_checked_exactly(byte_vocab, schema, length_ok, length_bad) -> None:
+    """maxLength 32767/65535 are common (about 100 dev-split schemas): above Limits.max_repeat the
+    bound is enforced by a check on the completed string instead of a huge regex, exactly."""
+    t0 = time.perf_counter()
+    compiled = structgen.compile(byte_vocab, json_schema={"type": "object", "properties": {"s": schema}})
+    assert time.perf_counter() - t0 < 5
+    for n, want in ((length_ok, True), (length_bad, False)):
+        text = json.dumps({"s": "x" * n})
+        m = compiled.matcher()
+        assert (m.accept_text(text) and m.is_accepting()) is want, (schema, n)
+        assert (
+            jsonschema.Draft202012Validator({"type": "object", "properties": {"s": schema}}).is_valid(json.loads(text))
+            is want
+        )
+    report = structgen.explain({"properties": {"s": schema}})
+    assert "is above max_repeat" in str(report)
