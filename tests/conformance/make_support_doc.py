@@ -107,9 +107,9 @@ HOW = {
     "definitions": "container",
     "$anchor": "resolved by the referencing library",
     "$id": "base URI for $ref resolution",
-    "$dynamicRef": "refused",
-    "unevaluatedProperties": "refused (unless true)",
-    "unevaluatedItems": "refused (unless true)",
+    "$dynamicRef": "check on the completed value (the grammar drops it: resolved at validation time)",
+    "unevaluatedProperties": "check on the completed value (the grammar drops it: it depends on what other keywords evaluated)",
+    "unevaluatedItems": "check on the completed value (the grammar drops it: it depends on what other keywords evaluated)",
 }
 
 

@@ -564,10 +564,8 @@ class LowererCore:
                 if f.has(kw) and not quiet:
                     if kw == "unevaluatedProperties" and s[kw] is True or kw == "unevaluatedItems" and s[kw] is True:
                         self.note(f.pointer, kw, "no constraint (true)")
-                    else:
-                        self.refuse(
-                            kw, f.pointer, f"{kw} is not supported (it depends on what other keywords evaluated)"
-                        )
+                    else:  # the grammar drops it (a superset); a check on the completed value keeps it exact
+                        self.relax(f, kw, f"{kw} depends on what the other keywords evaluated")
                     f = f.without(kw)
             if f.has("allOf"):
                 if not quiet:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+import json
 from typing import Annotated, Literal, Union
 
+import jsonschema
 import pydantic
 import pytest
 
@@ -99,14 +101,12 @@ def test_masks_allow_exactly_the_next_bytes(byte_vocab):
 
 def test_options_and_info(byte_vocab):
     c = structgen.compile(
-        byte_vocab, json_schema={"type": "array", "items": {"type": "string"}, "unevaluatedItems": False}, lenient=True
+        byte_vocab, json_schema={"type": "array", "items": {"type": "string", "pattern": "(a)\\1"}}, lenient=True
     )
-    assert [d["keyword"] for d in c.info["dropped"]] == ["unevaluatedItems"]
+    assert [d["keyword"] for d in c.info["dropped"]] == ["pattern"]
     with pytest.raises(UnsupportedSchema) as e:
-        structgen.compile(
-            byte_vocab, json_schema={"type": "array", "items": {"type": "string"}, "unevaluatedItems": False}
-        )
-    assert e.value.keyword == "unevaluatedItems" and e.value.pointer == "#/unevaluatedItems"
+        structgen.compile(byte_vocab, json_schema={"type": "array", "items": {"type": "string", "pattern": "(a)\\1"}})
+    assert e.value.keyword == "pattern" and e.value.pointer == "#/items/pattern"
     with pytest.raises(TypeError):
         structgen.compile(byte_vocab, json_schema={"type": "string"}, colour="red")
     with pytest.raises(LimitExceeded):
@@ -121,14 +121,61 @@ def test_explain_reports_every_keyword():
     r = structgen.explain(
         {
             "type": "object",
-            "properties": {"a": {"type": "string", "maxLength": 3}, "b": {"type": "array", "unevaluatedItems": False}},
+            "properties": {"a": {"type": "string", "maxLength": 3}, "b": {"type": "string", "pattern": "(a)\\1"}},
         }
     )
     kws = {(e["pointer"], e["keyword"]) for e in r.entries}
     assert ("#/properties/a", "maxLength") in kws
-    assert [e["keyword"] for e in r.refused] == ["unevaluatedItems"] and not r.compiles
+    assert [e["keyword"] for e in r.refused] == ["pattern"] and not r.compiles
     assert "refused" in str(r)
     r2 = structgen.explain({"type": "integer", "minimum": 3, "maximum": 1})
     assert r2.error is not None and "UnsatisfiableSchema" in r2.error
-    r3 = structgen.explain({"type": "array", "unevaluatedItems": False}, lenient=True)
+    r3 = structgen.explain({"type": "string", "pattern": "(a)\\1"}, lenient=True)
     assert r3.compiles is True and any(e["how"].startswith("dropped") for e in r3.entries)
+
+
+@pytest.mark.parametrize(
+    "schema,good,bad",
+    [
+        (
+            {"type": "object", "properties": {"a": {"type": "integer"}}, "unevaluatedProperties": False},
+            ['{"a": 1}', "{}"],
+            ['{"a": 1, "b": 2}', '{"b": 2}'],
+        ),
+        (
+            {
+                "type": "object",
+                "allOf": [{"properties": {"a": {"type": "integer"}}}],
+                "properties": {"b": {"type": "string"}},
+                "unevaluatedProperties": False,
+            },
+            ['{"b": "x", "a": 1}', '{"b": "x"}'],  # properties in schema order: own, then allOf's
+            ['{"a": 1, "c": 2}'],
+        ),
+        (
+            {"type": "array", "prefixItems": [{"type": "integer"}], "unevaluatedItems": {"type": "string"}},
+            ["[1]", '[1, "x", "y"]'],
+            ["[1, 2]", '[1, "x", 3]'],
+        ),
+        (
+            {
+                "$defs": {
+                    "node": {"$dynamicAnchor": "t", "type": "object", "properties": {"k": {"$dynamicRef": "#t"}}}
+                },
+                "$ref": "#/$defs/node",
+            },
+            ['{"k": {"k": {}}}', "{}"],
+            ['{"k": 1}', '{"k": {"k": []}}'],
+        ),
+    ],
+)
+def test_annotation_dependent_keywords_are_checked_exactly(byte_vocab, schema, good, bad):
+    """unevaluatedProperties/unevaluatedItems/$dynamicRef depend on what other keywords evaluated:
+    the grammar drops them (a superset) and a check on the completed value enforces them exactly."""
+    c = structgen.compile(byte_vocab, json_schema=schema)
+    v = jsonschema.Draft202012Validator(schema)
+    for text in good:
+        assert v.is_valid(json.loads(text)) and _accepts(c, text), text
+    for text in bad:
+        assert not v.is_valid(json.loads(text)) and not _accepts(c, text), text
+    assert any("check on completed values" in e["how"] for e in structgen.explain(schema).entries)
