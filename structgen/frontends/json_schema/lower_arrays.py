@@ -95,7 +95,7 @@ class ArrayLowering(CombinatorLowering):
                 self.note(f.pointer, "contains", "no constraint (minContains 0)")
                 continue
             if c_frag is not None:
-                self.refuse("contains", f.pointer, "several 'contains' keywords in one intersection")
+                self.refuse("contains", f.pointer, "several 'contains' keywords in one intersection", f)
                 continue
             c_frag = self.child(f, sub, "contains")
             c_min = lo
@@ -105,7 +105,7 @@ class ArrayLowering(CombinatorLowering):
                     c_max = hi
                     self.note(f.pointer, "maxContains", "grammar (elements matching / not matching 'contains' counted)")
                 except _Refused as e:
-                    self.refuse("maxContains", f.pointer, f"maxContains needs the negation of 'contains' ({e})")
+                    self.refuse("maxContains", f.pointer, f"maxContains needs the negation of 'contains' ({e})", f)
             self.note(f.pointer, "contains", "grammar (counting matching elements)")
         if c_frag is not None and max_items is not None and c_min > max_items:
             self.unsat(c_frag.pointer, f"minContains {c_min} > maxItems {max_items}")

@@ -117,7 +117,7 @@ class CombinatorLowering(LowererCore):
         except _Refused as e:
             if probe:
                 raise
-            self.refuse(origin, f.pointer, f"cannot express 'not' of this subschema exactly ({e})")
+            self.refuse(origin, f.pointer, f"cannot express 'not' of this subschema exactly ({e})", f)
             return None
 
     def _negate(self, g: Frag, level: int) -> list[Frag]:

@@ -427,8 +427,13 @@ class LowererCore:
     def note(self, pointer: str, keyword: str, how: str) -> None:
         self.report.setdefault((pointer, keyword), {"pointer": pointer, "keyword": keyword, "how": how})
 
-    def refuse(self, keyword: str, pointer: str, message: str) -> None:
-        """Refuse a keyword: raise, or (lenient) record it as dropped and return."""
+    def refuse(self, keyword: str, pointer: str, message: str, frag: Frag | None = None) -> None:
+        """Refuse a keyword the grammar cannot express: with ``frag`` (the fragment holding it, when
+        dropping the keyword leaves a superset at that location) it is relaxed instead, i.e. checked on
+        completed values (exact); otherwise raise, or (lenient) record it as dropped and return."""
+        if frag is not None:
+            self.relax(frag, keyword, message)
+            return
         ptr = pointer if pointer.endswith("/" + _esc(keyword)) else f"{pointer}/{_esc(keyword)}"
         if not self.lenient:
             raise UnsupportedSchema(message, ptr, keyword)

@@ -129,7 +129,9 @@ class NumberLowering(LowererCore):
                 maxd = 0
                 self.note(f.pointer, "multipleOf", "regex/grammar (integral multiples)")
             else:
-                self.refuse("multipleOf", f.pointer, f"multipleOf {m} on numbers (only 10^-n and integers are exact)")
+                self.refuse(
+                    "multipleOf", f.pointer, f"multipleOf {m} on numbers (only 10^-n and integers are exact)", f
+                )
         if int_modulus > 1:
             ilo = (
                 None
@@ -200,7 +202,7 @@ class NumberLowering(LowererCore):
             if ilo <= modulus * 64:
                 self.note(f.pointer, "multipleOf", f"grammar (digit automaton modulo {modulus})")
                 return [(self.rule_sym(self._mod_rules(modulus, min_value=ilo, frac_zeros=frac_zeros)),)]
-        self.refuse("multipleOf", f.pointer, f"multipleOf {modulus} with these bounds is not supported")
+        self.refuse("multipleOf", f.pointer, f"multipleOf {modulus} with these bounds is not supported", f)
         r = rx.int_range(ilo, ihi)
         return [(self.term(r + suffix, False),)] if r else []
 

@@ -266,7 +266,7 @@ class ObjectLowering(StringLowering):
                 spec.extras = [(b, c) for b, c in both if not rx.language_is_empty('"' + b + '"', self.limits)]
                 self.note(g.pointer, "propertyNames", "regex (intersected with every extra-key regex)")
                 continue
-            self.refuse("propertyNames", g.pointer, f"propertyNames with keywords {sorted(keys)}")
+            self.refuse("propertyNames", g.pointer, f"propertyNames with keywords {sorted(keys)}", g)
         return spec
 
     def _object_schema_order(self, spec: _ObjSpec, depth: int) -> list[tuple[Sym, ...]]:

@@ -140,7 +140,7 @@ class StringLowering(LowererCore):
                 width = rx.pattern_length_bounds(val)
                 simple = rx.simple_class_repeat(val)
             except rx.PatternError as e:
-                self.refuse("pattern" if not negated else "not", f.pointer, f"pattern {val!r} uses {e.construct}")
+                self.refuse("pattern" if not negated else "not", f.pointer, f"pattern {val!r} uses {e.construct}", f)
                 return None
             self.note(f.pointer, "pattern" if not negated else "not", how)
             return body, width, simple

@@ -191,10 +191,10 @@ def test_any_order_enforces_required_and_forbids_duplicates():
         ({"allOf": [{"type": "string"}, {"type": "integer"}]}, UnsatisfiableSchema, None, None),
         ({"type": "string", "minLength": 3, "maxLength": 2}, UnsatisfiableSchema, "#", None),
         (
-            {"properties": {"p": {"type": "string", "pattern": "(?<=x)y"}}},
+            {"properties": {"p": {"type": "object", "patternProperties": {"(?<=x)y": {}}}}},
             UnsupportedSchema,
-            "#/properties/p/pattern",
-            "pattern",
+            "#/properties/p/patternProperties/(?<=x)y/patternProperties",
+            "patternProperties",
         ),
         ({"$ref": "http://example.com/s.json"}, UnsupportedSchema, "#/$ref", "$ref"),
         ({"$ref": "#/$defs/missing"}, InvalidSchema, "#/$ref", None),
@@ -210,8 +210,8 @@ def test_errors_name_pointer_and_keyword(schema, error, pointer, keyword):
 
 
 def test_lenient_drops_and_lists():
-    low = lower_schema({"type": "array", "items": {"type": "string", "pattern": "(a)\\1"}}, {"lenient": True})
-    assert [d["keyword"] for d in low.dropped] == ["pattern"]
+    low = lower_schema({"type": "array", "items": {"not": {"const": [1, 2]}}}, {"lenient": True})
+    assert [d["keyword"] for d in low.dropped] == ["not"]
 
 
 def test_remote_ref_from_registry():
