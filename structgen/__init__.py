@@ -36,7 +36,7 @@ _LAZY = {
     "Matcher": "structgen.runtime.matcher",
     "Vocabulary": "structgen.vocab.vocabulary",
     "allocate_bitmask": "structgen.runtime.bitmask",
-    "explain": "structgen.frontends.json_schema.explain",
+    "explain": "structgen.compile.explain",
     "generate": "structgen.api.generate",
     "load": "structgen.api.loading",
     "stream": "structgen.api.generate",

@@ -32,7 +32,11 @@ from structgen.automaton.key_dfa import key_exclusion_dfa
 from structgen.automaton.nfa import build_nfa
 from structgen.automaton.product import Component, literal_trie, product_dfa
 from structgen.automaton.utf8_dfa import expand_utf8
-from structgen.frontends.json_schema.regexes import exclusion_terminal, register_emptiness_check
+from structgen.frontends.json_schema.regexes import (
+    exclusion_terminal,
+    register_emptiness_check,
+    register_terminal_check,
+)
 from structgen.frontends.regex_ast import Alt, And, Concat, Node, Not, Repeat
 from structgen.frontends.regex_parser import flags_from_string, parse_literal, parse_regex
 from structgen.ir.grammar import Terminal
@@ -139,10 +143,6 @@ def regex_is_empty(pattern: str, limits: Limits | None = None) -> bool:
     return compile_regex_dfa(pattern, limits).start == 0
 
 
-# the JSON Schema lowering asks whether an intersected key/string region is empty (see regexes.py)
-register_emptiness_check(regex_is_empty)
-
-
 @lru_cache(maxsize=2048)
 def _terminal_dfa(
     pattern: str, is_literal: bool, flags: str, limits: Limits
@@ -166,6 +166,18 @@ def _terminal_dfa(
     for a in (trans, classes, accepting):
         a.setflags(write=False)
     return trans, classes, start, accepting
+
+
+def _terminal_is_empty(pattern: str, limits: Limits) -> bool:
+    """Whether the terminal regex ``pattern`` matches nothing (its minimal DFA starts dead), through
+    the terminal cache: a string region checked for emptiness is then built once for the lexer too."""
+    return bool(_terminal_dfa(pattern, False, "", limits)[2] == 0)
+
+
+# the JSON Schema lowering asks whether an intersected key/string region is empty, and builds string
+# terminals while it can still fall back to a check (see regexes.py and lower_strings.py)
+register_emptiness_check(_terminal_is_empty)
+register_terminal_check(lambda pattern, limits: _terminal_dfa(pattern, False, "", limits))
 
 
 def _trie_text(term: Terminal) -> bytes | None:

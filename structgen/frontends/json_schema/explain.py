@@ -76,7 +76,8 @@ def explain(schema: Any, **options: Any) -> ExplainReport:
     schema = schema_from_any(schema)
     report = ExplainReport()
     try:
-        low = Lowerer(schema, dict(options, lenient=True, _explain=True)).lower_root()
+        opts = {k: v for k, v in options.items() if k != "limits"}
+        low = Lowerer(schema, dict(opts, lenient=True, _explain=True), options.get("limits")).lower_root()
     except CompileError as err:
         report.error = f"{type(err).__name__}: {err}"
         return report

@@ -448,7 +448,8 @@ class LowererCore:
         kws = frozenset({keyword}) | (old.keywords if old else frozenset())
         self.relaxed[id(f.schema)] = Relaxed(f.schema, f.resolver, f.pointer, kws)
         self.keep.append(f.schema)
-        self.note(f.pointer, keyword, f"enforced by a check on completed values ({why})")
+        how = f"enforced by a check on completed values ({why})"  # replaces an earlier note of the keyword
+        self.report[(f.pointer, keyword)] = {"pointer": f.pointer, "keyword": keyword, "how": how}
 
     def unsat(self, pointer: str, message: str) -> None:
         self.reasons.append((pointer, message))

@@ -13,7 +13,6 @@ from structgen.frontends.json_schema.lower_core import (
     ANNOTATIONS,
     MAX_KEY_PATTERNS,
     Frag,
-    _esc,
 )
 from structgen.frontends.json_schema.lower_strings import StringLowering
 from structgen.ir.grammar import Sym
@@ -156,7 +155,7 @@ class ObjectLowering(StringLowering):
                 except rx.PatternError as e:
                     self.refuse(
                         "patternProperties",
-                        f"{f.pointer}/patternProperties/{_esc(p)}",
+                        f"{f.pointer}/patternProperties",
                         f"pattern {p!r} uses {e.construct}",
                     )
                     return None

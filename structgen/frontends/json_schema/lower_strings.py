@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from structgen.errors import LimitExceeded
 from structgen.frontends.json_schema import regexes as rx
 from structgen.frontends.json_schema.formats import CHECKED_FORMATS, FORMAT_LENGTHS, FORMATS
 from structgen.frontends.json_schema.lower_core import (
@@ -17,10 +18,29 @@ class StringLowering(LowererCore):
     """Lowering of string keywords: pattern, format, minLength/maxLength, excluded values."""
 
     def _string(self, flat: list[Frag], excluded: list[str]) -> list[tuple[Sym, ...]]:
-        body = self.string_body(flat, excluded)
+        try:
+            body = self.string_body(flat, excluded)
+            if body is not None:
+                rx.check_terminal_fits(rx.quoted_terminal_regex(body, ""), self.limits)
+        except LimitExceeded as e:
+            if e.limit not in ("max_dfa_states", "max_nfa_states"):
+                raise
+            body = self._checked_string(flat, e.limit)
         if body is None:
             return []
         return [(self.term(rx.quoted_terminal_regex(body, ""), False),)]
+
+    def _checked_string(self, flat: list[Frag], limit: str) -> str:
+        """The body of any JSON string, every string keyword of ``flat`` relaxed (checked on the
+        completed string): the fallback when the exact string regex exceeds ``Limits.<limit>``."""
+        why = f"the exact string regex exceeds Limits.{limit}"
+        for f in flat:
+            for kw in ("pattern", "minLength", "maxLength") + (("format",) if self.enforce_formats else ()):
+                if f.has(kw):
+                    self.relax(f, kw, why)
+            if f.has("$$not_string") or f.has("$$exclude"):
+                self.relax(f, "not", why)
+        return rx.repeat(rx.CHAR, 0, None)
 
     def string_body(self, flat: list[Frag], excluded: list[str], ptr_hint: str = "") -> str | None:
         """Regex for the text between the quotes, or None when no string qualifies."""

@@ -279,14 +279,19 @@ class Lowerer(ObjectLowering, ArrayLowering, NumberLowering):
             nums = [v for v in excluded if _is_number(v)]
             alts.extend(self._number(flat, integer_only="number" not in types, not_integer=not_integer, excluded=nums))
         if "array" in types:
-            if any(isinstance(v, list) for v in excluded):
-                self.refuse("not", flat[0].pointer, "excluding single arrays is not supported")
+            self._relax_exclusions(flat, list, "excluding single arrays")
             alts.extend(self._array(flat, depth))
         if "object" in types:
-            if any(isinstance(v, dict) for v in excluded):
-                self.refuse("not", flat[0].pointer, "excluding single objects is not supported")
+            self._relax_exclusions(flat, dict, "excluding single objects")
             alts.extend(self._object(flat, depth))
         return alts
+
+    def _relax_exclusions(self, flat: list[Frag], kind: type, what: str) -> None:
+        """Excluded single arrays/objects (``not: {const: [...]}``) are not in the grammar: their
+        fragments are checked on the completed value instead (the grammar without them is a superset)."""
+        for f in flat:
+            if f.has("$$exclude") and any(isinstance(v, kind) for v in f.schema["$$exclude"]):
+                self.refuse("not", f.pointer, f"{what} is not expressible in the grammar", f)
 
     def _lower_finite(self, flat: list[Frag], finite: list[Any], types: set[str], depth: int) -> list[tuple[Sym, ...]]:
         alts: list[tuple[Sym, ...]] = []

@@ -808,6 +808,22 @@ def register_emptiness_check(check: Callable[[str, Limits], bool]) -> None:
     _EMPTINESS_CHECK[:] = [check]
 
 
+_TERMINAL_CHECK: list[Callable[[str, Limits], object]] = []
+
+
+def register_terminal_check(check: Callable[[str, Limits], object]) -> None:
+    """Install the lexer's (cached) per-terminal DFA construction behind :func:`check_terminal_fits`."""
+    _TERMINAL_CHECK[:] = [check]
+
+
+def check_terminal_fits(regex: str, limits: Limits) -> None:
+    """Build the lexer DFA of the terminal ``regex`` now (it is cached, so the lexer reuses it), so
+    that a limit it exceeds raises ``LimitExceeded`` during lowering, where the lowering can still
+    fall back; nothing when no automaton layer is loaded."""
+    if _TERMINAL_CHECK:
+        _TERMINAL_CHECK[0](regex, limits)
+
+
 def language_is_empty(regex: str, limits: Limits) -> bool:
     """Whether ``regex`` (a lookahead-bearing terminal regex) matches no string at all; False
     (assume inhabited) when no automaton layer is loaded, as for ``explain`` alone."""

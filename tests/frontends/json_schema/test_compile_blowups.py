@@ -148,3 +148,22 @@ def test_length_bounds_above_max_repeat_are_checked_exactly(byte_vocab, schema, 
         )
     report = structgen.explain({"properties": {"s": schema}})
     assert "is above max_repeat" in str(report)
+
+
+def test_string_regex_over_the_dfa_limit_falls_back_to_a_check(byte_vocab) -> None:
+    """A pattern/length intersection whose string DFA exceeds Limits.max_dfa_states is not refused:
+    the grammar takes any string there and the string keywords are checked on the completed string."""
+    limits = Limits(max_dfa_states=300)
+    schema = {
+        "type": "object",
+        "properties": {"s": {"type": "string", "pattern": "^[a-z]*x[a-z]{3}$", "maxLength": 40}},
+    }
+    compiled = structgen.compile(byte_vocab, json_schema=schema, limits=limits, cache=False)
+    v = jsonschema.Draft202012Validator(schema)
+    for s in ["abcxdef", "xabc", "abcdef", "x" * 41, "a" * 36 + "xabc", "a" * 37 + "xabc", "XABC"]:
+        text = json.dumps({"s": s})
+        m = compiled.matcher()
+        assert (m.accept_text(text) and m.is_accepting()) is v.is_valid({"s": s}), s
+    hows = {(e["pointer"], e["keyword"]): e["how"] for e in structgen.explain(schema, limits=limits).entries}
+    assert "max_dfa_states" in hows[("#/properties/s", "pattern")]
+    assert "max_dfa_states" in hows[("#/properties/s", "maxLength")]

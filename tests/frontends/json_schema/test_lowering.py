@@ -193,7 +193,7 @@ def test_any_order_enforces_required_and_forbids_duplicates():
         (
             {"properties": {"p": {"type": "object", "patternProperties": {"(?<=x)y": {}}}}},
             UnsupportedSchema,
-            "#/properties/p/patternProperties/(?<=x)y/patternProperties",
+            "#/properties/p/patternProperties",
             "patternProperties",
         ),
         ({"$ref": "http://example.com/s.json"}, UnsupportedSchema, "#/$ref", "$ref"),
@@ -210,8 +210,8 @@ def test_errors_name_pointer_and_keyword(schema, error, pointer, keyword):
 
 
 def test_lenient_drops_and_lists():
-    low = lower_schema({"type": "array", "items": {"not": {"const": [1, 2]}}}, {"lenient": True})
-    assert [d["keyword"] for d in low.dropped] == ["not"]
+    low = lower_schema({"type": "object", "patternProperties": {"(?<=a)b": {}}}, {"lenient": True})
+    assert [d["keyword"] for d in low.dropped] == ["patternProperties"]
 
 
 def test_remote_ref_from_registry():
