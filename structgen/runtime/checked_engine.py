@@ -444,6 +444,11 @@ def _dup_parent(f: _Frame | None) -> bool:
 
 def _slice(node: Any, data: bytes, pos0: int, a: int, b: int) -> str:
     """Text of bytes ``[a, b)``: ``data`` starts at ``pos0``, earlier bytes are in the chunk chain."""
+    return slice_bytes(node, data, pos0, a, b).decode("utf-8", "replace")
+
+
+def slice_bytes(node: Any, data: bytes, pos0: int, a: int, b: int) -> bytes:
+    """Bytes ``[a, b)`` (undecoded): ``data`` starts at ``pos0``, earlier bytes are in the chunk chain."""
     parts = []
     hi = b
     if b > pos0:
@@ -456,7 +461,7 @@ def _slice(node: Any, data: bytes, pos0: int, a: int, b: int) -> str:
             parts.append(chunk[max(a - start, 0) : hi - start])
             hi = max(start, a)
         node = prev
-    return b"".join(reversed(parts)).decode("utf-8", "replace")
+    return b"".join(reversed(parts))
 
 
 # event_flags runs a small automaton over every token's bytes, per starting lexical mode: its state

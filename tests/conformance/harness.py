@@ -11,7 +11,10 @@ search (``feed_value``) is exact: a greedy pass, then backtracking over every or
 cut only when it provably cannot succeed: a failure memo keyed on (object, state, remaining key set)
 with grammar states compared structurally (``state_key``: equal Earley sets merge), and a dead-key
 prune (``_Reach``: a remaining key that no terminal still reachable at member level of the object
-can read is never placeable). A search that runs out of budget is reported ``undecided``. For a sample
+can read is never placeable). When the search of an invalid instance runs out of budget, a proof that
+no key order is accepted is tried (``decide.proves_rejected``: an over-approximation of the states
+reachable in any order); without one the instance is reported ``undecided``. Checked states (value
+checks) merge by a structural key of their tracker (``checked_key``). For a sample
 of valid instances the accepted text is also tokenized with the real Llama-3 tokenizer and fed
 token by token with ``accept_token``.
 
@@ -28,6 +31,7 @@ Regenerate the baseline after an improvement (and the support page):
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
 from collections.abc import Iterator
 from itertools import islice
@@ -442,12 +446,25 @@ def _grammar_key(st: Any) -> Any:
 
 
 def state_key(m: Any) -> Any:
-    """A hashable key of ``m``'s state that merges grammar states with equal futures (Earley sets
-    compared structurally, not by identity). Other states, checked ones included (their tracker
-    keeps the text read so far, which a root or value check may read), are keyed by identity."""
+    """A hashable key of ``m``'s state that merges states with equal futures: grammar states by
+    their Earley sets compared structurally (not by identity), checked states by that and their
+    tracker's structural key (:func:`checked_key.checked_key`). Other states are keyed by identity."""
     st = m.state
-    key = _grammar_key(st) if MERGE[0] else None
-    return st if key is None else key
+    if not MERGE[0]:
+        return st
+    key = _grammar_key(st)
+    if key is not None:
+        return key
+    inner = getattr(st, "inner", None)
+    plan = getattr(m.engine, "plan", None)
+    if inner is not None and plan is not None and hasattr(st, "trk"):
+        from checked_key import checked_key
+
+        ik = _grammar_key(inner)
+        key = checked_key(st, m.engine, inner if ik is None else ("grammar", ik))
+        if key is not None:  # None: the plan is tainted (a validator raised, or ran unwatched)
+            return key
+    return st
 
 
 def _distinct(results: Iterator[tuple[Any, str]]) -> Iterator[tuple[Any, str]]:
@@ -537,10 +554,12 @@ RANK: dict[str, int] = {}
 ORDERS: list[dict[str, int]] = []
 FAILED: set[tuple] = set()
 UNDECIDED = [False]
-MERGE = [True]  # merge structurally equal grammar states in the memo and among a value's readings
+MERGE = [True]  # merge structurally equal grammar (and checked) states in the memo and among a value's readings
 PRUNE = [True]  # the dead-key prune (_Reach); off only to cross-check it against the plain search
 ALTS: list[int | None] = [None]  # how many ways of reading a nested value to backtrack into (None: all)
 GREEDY_STEPS = 2_000
+DECIDE = [True]  # after a search that ran out, try decide.proves_rejected (off: report it undecided)
+DECIDE_STEPS = 20_000  # matcher steps of that proof
 
 
 def property_rank(schema: Any) -> dict[str, int]:
@@ -591,7 +610,24 @@ def check_instance(
     """(accepted, accepted text) for ``value`` under ``compiled`` (some key order, as text).
 
     ``budget`` caps the key-order search (MAX_INSTANCE_STEPS); ``UNDECIDED[0]`` tells afterwards
-    whether a rejection came from the search running out rather than from trying every order."""
+    whether a rejection came from the search running out rather than from trying every order.
+
+    Checked states merge by :func:`checked_key.checked_key` only while no validator of the plan has
+    raised (see :func:`checked_key.watch`): a rejection found while the plan became tainted may rest
+    on merges made before, so it is searched again with checked states keyed by identity."""
+    from checked_key import tainted, watch
+
+    watch(compiled)
+    before = tainted(compiled)
+    got = _check_instance(compiled, value, style, schema, budget)
+    if not got[0] and not before and tainted(compiled):
+        got = _check_instance(compiled, value, style, schema, budget)
+    return got
+
+
+def _check_instance(
+    compiled: Any, value: Any, style: Any, schema: Any = None, budget: int | None = None
+) -> tuple[bool, str | None]:
     global RANK, ORDERS
     UNDECIDED[0] = False
     ORDERS = property_orders(schema) if schema is not None else []
@@ -619,7 +655,10 @@ def check_instance(
                 return False, None
         except (_Budget, RecursionError):
             if alts is None:
-                UNDECIDED[0] = True
+                # the search ran out: try to prove the rejection for every key order at once
+                import decide
+
+                UNDECIDED[0] = not (DECIDE[0] and decide.proves_rejected(compiled, value, style, DECIDE_STEPS))
         finally:
             ALTS[0] = None
     return False, None
@@ -707,8 +746,11 @@ def run_all(
     suite: bool = True,
     bench: bool = True,
     progress: bool = False,
+    workers: int = 1,
 ) -> dict[str, dict[str, Any]]:
-    results: dict[str, dict[str, Any]] = {}
+    """Run every case; ``workers > 1`` runs them in that many forked processes (same results: each
+    case is independent, and the workers inherit this process's settings and loaded vocabulary)."""
+    jobs: list[tuple[dict[str, Any], dict[str, Any]]] = []
     registry = remote_registry() if suite else {}
     if suite:
         for draft in DRAFTS:
@@ -717,18 +759,43 @@ def run_all(
                 opts: dict[str, Any] = {"draft": "7" if draft == "draft7" else "2020-12"}
                 if uses_remote:
                     opts["registry"] = registry
-                results[case["id"]] = run_case(case, vocab, opts, tokenizer, token_sample)
-                if progress:
-                    print(case["id"], results[case["id"]]["status"], flush=True)
+                jobs.append((case, opts))
     if bench:
         for split in SPLITS:
             for case in bench_cases(split, bench_n):
-                if not case["tests"]:
-                    continue
-                results[case["id"]] = run_case(case, vocab, {}, tokenizer, token_sample)
-                if progress:
-                    print(case["id"], results[case["id"]]["status"], flush=True)
+                if case["tests"]:
+                    jobs.append((case, {}))
+    results: dict[str, dict[str, Any]] = {}
+    for cid, res in _run_jobs(jobs, vocab, tokenizer, token_sample, workers):
+        results[cid] = res
+        if progress:
+            print(cid, res["status"], flush=True)
     return results
+
+
+_JOBS: list[Any] = []  # (jobs, vocab, tokenizer, token_sample) for forked workers
+
+
+def _run_job(i: int) -> tuple[str, dict[str, Any]]:
+    jobs, vocab, tokenizer, token_sample = _JOBS
+    case, opts = jobs[i]
+    return case["id"], run_case(case, vocab, opts, tokenizer, token_sample)
+
+
+def _run_jobs(
+    jobs: list[tuple[dict[str, Any], dict[str, Any]]], vocab: Any, tokenizer: Any, token_sample: int, workers: int
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(case id, result) per job, in job order."""
+    _JOBS[:] = [jobs, vocab, tokenizer, token_sample]
+    try:
+        if workers <= 1 or len(jobs) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+            for i in range(len(jobs)):
+                yield _run_job(i)
+            return
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            yield from pool.imap(_run_job, range(len(jobs)), chunksize=4)
+    finally:
+        _JOBS.clear()
 
 
 def summarize(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, int]]:
