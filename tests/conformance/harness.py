@@ -766,7 +766,7 @@ def run_all(
                 if case["tests"]:
                     jobs.append((case, {}))
     results: dict[str, dict[str, Any]] = {}
-    for cid, res in _run_jobs(jobs, vocab, tokenizer, token_sample, workers):
+    for cid, res in run_jobs(jobs, vocab, tokenizer, token_sample, workers):
         results[cid] = res
         if progress:
             print(cid, res["status"], flush=True)
@@ -782,7 +782,7 @@ def _run_job(i: int) -> tuple[str, dict[str, Any]]:
     return case["id"], run_case(case, vocab, opts, tokenizer, token_sample)
 
 
-def _run_jobs(
+def run_jobs(
     jobs: list[tuple[dict[str, Any], dict[str, Any]]], vocab: Any, tokenizer: Any, token_sample: int, workers: int
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """(case id, result) per job, in job order."""

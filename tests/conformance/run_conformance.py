@@ -11,6 +11,7 @@ the support pages are left as they are: python tests/conformance/make_support_do
 python tests/conformance/run_conformance.py --full --cases Github_easy/o37787,JsonSchemaStore/bashly
 python tests/conformance/run_conformance.py --full --undecided --update   # entries with undecided instances
 python tests/conformance/run_conformance.py --full --undecided --split Github_easy --update
+python tests/conformance/run_conformance.py --full --undecided --decide-steps 200000 --workers 2 --update
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ def main() -> int:
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--cases", default="", help="comma-separated case ids: run only these")
     ap.add_argument("--undecided", action="store_true", help="run only the baseline's cases with undecided instances")
+    ap.add_argument("--decide-steps", type=int, default=0, help="matcher steps of each rejection proof (0: default)")
+    ap.add_argument("--workers", type=int, default=1, help="forked worker processes for --cases/--undecided")
     ap.add_argument(
         "--split", default="", help="with --cases/--undecided: only the cases of these comma-separated groups"
     )
@@ -113,16 +116,17 @@ def run_selected(args: argparse.Namespace, path: Path) -> int:
     tok = assets.load_tokenizer("llama3")
     if args.full:
         harness.MAX_INVALID_STEPS = harness.FULL_INVALID_STEPS
+    if args.decide_steps:
+        harness.DECIDE_STEPS = args.decide_steps
     results: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
-    for case, opts in selected_cases(ids):
-        t1 = time.perf_counter()
-        results[case["id"]] = res = harness.run_case(case, vocab, opts, tok, 1)
+    for cid, res in harness.run_jobs(selected_cases(ids), vocab, tok, 1, args.workers):
+        results[cid] = res
         if args.progress:
-            old = baseline.get(case["id"], {})
+            old = baseline.get(cid, {})
             print(
-                f"{case['id']} {res['status']} valid {res['valid']} invalid {res['invalid']} "
-                f"undecided {old.get('undecided', 0)} -> {res.get('undecided', 0)} ({time.perf_counter() - t1:.1f}s)",
+                f"{cid} {res['status']} valid {res['valid']} invalid {res['invalid']} "
+                f"undecided {old.get('undecided', 0)} -> {res.get('undecided', 0)} ({time.perf_counter() - t0:.0f}s in)",
                 flush=True,
             )
     dt = time.perf_counter() - t0
