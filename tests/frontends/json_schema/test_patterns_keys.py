@@ -201,3 +201,37 @@ def test_untranslatable_pattern_is_checked_on_the_completed_string(byte_vocab) -
     with pytest.raises(UnsupportedSchema) as e:  # in a key pattern there is no completed value to check
         structgen.compile(byte_vocab, json_schema={"patternProperties": {"(?<=a)b": {}}}, cache=False)
     assert "lookbehind" in str(e.value) and e.value.keyword == "patternProperties"
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["^[a-z]+(?<!admin)$", "^(a+)-\\1$", "(?<=a)b", "\\bfoo\\b", "^(?i:abc)$", "^[a-z]{2}(?!x(?<=y))q$"],
+)
+def test_untranslatable_patterns_keep_a_superset_in_the_grammar(pattern) -> None:
+    """The grammar's approximation of a pattern it cannot translate contains every matching string
+    (the check on the completed string then makes it exact), and still constrains where it can."""
+    import re
+
+    body = re.compile(rx.pattern_superset_body_regex(pattern))
+    samples = [
+        "bob",
+        "admin",
+        "xadmin",
+        "aa-aa",
+        "a-a",
+        "ab",
+        "b",
+        "Éva",
+        "foo bar",
+        "a foo",
+        "ABC",
+        "abc",
+        "zzq",
+        "xq",
+        "",
+    ]
+    for s in samples:
+        if re.search(pattern, s):
+            assert body.fullmatch(json.dumps(s, ensure_ascii=False)[1:-1]), (pattern, s)
+    if pattern.startswith("^[a-z]"):
+        assert not body.fullmatch("BOB") and not body.fullmatch("")
