@@ -105,6 +105,7 @@ class LimitExceeded(CompileError):
         self.limit = limit
         self.value = value
         self.bound = bound
+        self.what = what
         detail = f" while {what}" if what else ""
         super().__init__(
             f"limit Limits.{limit} = {bound} exceeded ({value}){detail}; "

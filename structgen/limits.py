@@ -10,12 +10,14 @@ class Limits:
     """Bounds that stop adversarial or huge constraints with ``LimitExceeded`` instead of a hang.
 
     Attributes:
-        max_dfa_states: states of one byte-level DFA (regex, or a grammar's lexer).
+        max_dfa_states: states of one byte-level DFA (regex, or a grammar's lexer). A JSON Schema string
+            or lexer over it is first retried with string keywords checked on completed strings.
         max_nfa_states: states of the NFA built from one regex before determinization.
         max_repeat: largest explicit repeat count in ``{m,n}`` (regex), ``minItems``/``maxItems`` chains and
             ``minLength``/``maxLength`` regexes (string length bounds above it are checked on the
             completed string instead of refused).
-        max_grammar_rules: rules of one grammar after lowering (JSON Schema included).
+        max_grammar_rules: rules of one grammar after lowering (JSON Schema included). A JSON Schema
+            over it with rewritten ``oneOf``s is first retried with those checked on completed values.
         max_schema_depth: nesting depth of a JSON Schema (``$ref`` expansions counted).
         max_schema_properties: properties of one JSON Schema object.
         max_cached_states: token-level states whose masks a compiled constraint keeps in memory.

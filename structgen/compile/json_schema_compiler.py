@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any, cast
 
-from structgen.errors import CompileError
+from structgen.errors import CompileError, LimitExceeded
 from structgen.limits import DEFAULT_LIMITS, Limits
 from structgen.runtime.engine import TokenEngine
 from structgen.vocab.vocabulary import Vocabulary
@@ -61,7 +61,7 @@ def compile_json_schema_engine(
     ``value_checks`` (keywords enforced by a check on completed values, and when each is checked).
     """
     from structgen.compile.grammar_compiler import compile_grammar_engine
-    from structgen.frontends.json_schema.lowering import lower_schema
+    from structgen.frontends.json_schema.lowering import lower_schema, relower_for_lexer
     from structgen.runtime.checked_engine import event_flags
 
     unknown = sorted(set(options) - set(OPTIONS))
@@ -74,7 +74,13 @@ def compile_json_schema_engine(
     # built with the first JSON Schema rather than with the first schema that has value checks
     event_flags(vocab)
     lowered = lower_schema(schema, options, limits)
-    engine = cast(TokenEngine, compile_grammar_engine(lowered.grammar, vocab, limits))
+    try:
+        engine = cast(TokenEngine, compile_grammar_engine(lowered.grammar, vocab, limits))
+    except LimitExceeded as err:
+        # the lexer of all terminals together is too large: once more with every pattern/format/length
+        # string checked on its completed value (a smaller lexer), or the original error
+        lowered = relower_for_lexer(err, lowered, schema, options, limits)
+        engine = cast(TokenEngine, compile_grammar_engine(lowered.grammar, vocab, limits))
     checks: list[dict[str, str]] = []
     if lowered.checks is not None:  # relaxed keywords: wrap the grammar with checks on completed values
         from structgen.frontends.json_schema.check_plan import CheckPlan

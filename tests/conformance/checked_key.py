@@ -57,8 +57,8 @@ def canon(v: Any) -> Any:
     return (type(v).__name__, v)
 
 
-class _Open(Exception):
-    pass
+# the marker of a place a value (or a key) still has to fill: after "key": or after a separator
+_PENDING = ("pending",)
 
 
 def _ws(s: str, i: int) -> int:
@@ -92,8 +92,9 @@ def _container(s: str, i: int) -> tuple[Any, int]:
             if i == len(s) or s[i] != ":":
                 raise ValueError("colon")
             i = _ws(s, i + 1)
-            if i == len(s):
-                raise ValueError("no value yet")
+            if i == len(s):  # "key": with the value still to come (a scalar being read follows)
+                members.pop(key, None)
+                return ("O", frozenset(members.items()), key, _PENDING), i
             value, i, done = _value(s, i)
             if not done:
                 members.pop(key, None)
@@ -105,8 +106,8 @@ def _container(s: str, i: int) -> tuple[Any, int]:
             if s[i] != ",":
                 raise ValueError("comma")
             i = _ws(s, i + 1)
-            if i == len(s):
-                raise ValueError("after comma")
+            if i == len(s):  # after a separator, the next key still to come
+                return ("O", frozenset(members.items()), _PENDING, None), i
     if opener == "[":
         items: list[Any] = []
         while True:
@@ -122,8 +123,8 @@ def _container(s: str, i: int) -> tuple[Any, int]:
             if s[i] != ",":
                 raise ValueError("comma")
             i = _ws(s, i + 1)
-            if i == len(s):
-                raise ValueError("after comma")
+            if i == len(s):  # after a separator, the next item still to come
+                return ("A", tuple(items), _PENDING), i
     raise ValueError("not a container")
 
 
@@ -256,8 +257,16 @@ def checked_key(st: Any, engine: Any, inner_key: Any) -> Any:
         need = 0
     text: Any = None
     if trk.mode != OUT:
-        # inside a scalar or key: its bytes so far (and, if a check reads an open container, all of it)
+        # inside a scalar or key: its bytes so far, and, if a check reads an open container, that
+        # container's partial value up to the scalar (raw when it does not parse that way)
         text = ("raw", _raw(trk, trk.vstart if need < 0 else min(need, trk.vstart)))
+        if 0 <= need < trk.vstart:
+            raw = text[1]
+            cut = trk.vstart - need
+            try:
+                text = ("scalar", partial_value(raw[:cut].decode("utf-8", "replace")), raw[cut:])
+            except (ValueError, IndexError, RecursionError):
+                pass
     elif need >= 0:
         raw = _raw(trk, need)
         try:

@@ -116,19 +116,31 @@ class Reacher:
         # the key sets of the paths to it; a real order's first j keys are j distinct keys among them
         level: dict[Any, tuple[Any, int]] = {k: (m, 0) for k, m in first.items()}
         placed = 0
-        # the states after one member ``i`` read from state ``k`` (``j > 0``: after the separator),
-        # the same at every level: computed once (equal keys, equal futures)
-        edges: dict[tuple[Any, int, bool], dict[Any, Any]] = {}
+        # the object's chart depth, for the dead-key test after a head (one opening state only)
+        base = harness._base(next(iter(first.values()))) if len(first) == 1 and harness.PRUNE[0] else None
+        # per member ``i`` read from state ``k`` (``j > 0``: after the separator), the same at every
+        # level, computed once (equal keys, equal futures): the states after its head, the keys that
+        # can no longer follow it (a bitset), and, once needed, the states after its value
+        edges: dict[tuple[Any, int, bool], list[Any]] = {}
         for j in range(n):
             nxt: dict[Any, tuple[Any, int]] = {}
             for k, (m, may) in level.items():
                 self._tick_lookups(n)
                 for i, head in enumerate(heads):
                     ek = (k, i, j > 0)
-                    got = edges.get(ek)
-                    if got is None:
+                    edge = edges.get(ek)
+                    if edge is None:
                         after = self._feed({0: m}, sep + head if j else head)
-                        got = edges[ek] = self.reach(after, obj[keys[i]], depth + 1) if after else {}
+                        dead = 0
+                        if after and base is not None:
+                            dead = harness.dead_after_head(next(iter(after.values())), keys, base, sep, colon)
+                        edge = edges[ek] = [after, dead, None]
+                    # a real order through this edge places every key outside may | i after it
+                    if edge[1] & ~(may | 1 << i):
+                        continue
+                    if edge[2] is None:
+                        edge[2] = self.reach(edge[0], obj[keys[i]], depth + 1) if edge[0] else {}
+                    got = edge[2]
                     if got:
                         placed |= 1 << i
                     for k2, m2 in got.items():

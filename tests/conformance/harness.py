@@ -251,19 +251,34 @@ class _Reach:
         self._reach[sym] = bits
         return bits
 
-    def future(self, threads: Any, base: int) -> int | None:
+    def future(self, threads: Any, base: int, after_head: bool = False) -> int | None:
         """Member-level terminals of the object opened after chart depth ``base`` (None: unknown).
 
         Items started at ``base`` (the rule that read the ``{``: a const object's literal members sit
-        in it) contribute their rest; only items started inside the object are completed upwards."""
+        in it) contribute their rest; only items started inside the object are completed upwards.
+        ``after_head``: the threads have just read a member's key terminal; the member's value (the
+        symbol after the key, and the items predicted for it) is skipped, so only what can follow
+        the member counts."""
         bits = 0
         seen: set[tuple[int, int]] = set()
         stack: list[tuple[int, Any]] = []
+        nt = self.nt
         for e, _q in threads:
             if e.depth <= base:
                 return None
             for items in e.waiting.values():
                 for rd, o in items:
+                    if after_head:
+                        if o is None:
+                            continue  # started inside the value
+                        s = self.nsym[rd]
+                        if (
+                            0 <= s < nt
+                            and rd > 0
+                            and 0 <= self.nsym[rd - 1] < nt
+                            and (self.keyish >> self.nsym[rd - 1]) & 1
+                        ):
+                            rd += 1  # a value read as one terminal right after the key
                     o = e if o is None else o
                     if o.depth >= base:
                         stack.append((rd, o))
@@ -321,14 +336,30 @@ def _base(m: Any) -> int | None:
 
 def _committed(m: Any) -> list[Any] | None:
     """The threads of ``m`` with their open lexeme read as each terminal it can end as (the parser
-    states right after the ``{`` just fed)."""
+    states right after the ``{`` just fed); None when the lexeme may run on into the members."""
+    return _commit_threads(m, settled=False)
+
+
+def _settled(m: Any) -> list[Any] | None:
+    """The threads of ``m`` with their open lexeme committed, when no byte can extend it (right after
+    a key head ``"k": ``, say); None when a lexeme may go on or ``m`` is no grammar state."""
+    return _commit_threads(m, settled=True)
+
+
+def _commit_threads(m: Any, settled: bool) -> list[Any] | None:
     th = _threads(m)
     r = _reach_for(m)
     if th is None or r is None:
         return None
     out = []
     for e, q in th:
-        if r.alive[r.tflat[q * 256 + 34]] & e.accepts:
+        if settled and q == r.nolex:
+            out.append((e, q))  # no lexeme open
+            continue
+        if settled:
+            if r._alive_np[r._trans[q]].any():
+                return None  # the lexeme may go on: its terminal is not settled yet
+        elif r.alive[r.tflat[q * 256 + 34]] & e.accepts:
             return None  # the lexeme may run on into the members (a const object read as one literal)
         acc = r.accepts[q] & e.accepts
         for term in range(acc.bit_length()):
@@ -356,16 +387,60 @@ def _dead_key(m: Any, obj_keys: list[str], base: int | None, sep: str, colon: st
         if not m2.accept_text(sep):
             return True
         th = _threads(m2)
+    return _some_key_dead(r, th, base, obj_keys, colon, prevs)
+
+
+def _some_key_dead(
+    r: _Reach, th: Any, base: int, obj_keys: list[str], colon: str, prevs: set[int], after_head: bool = False
+) -> bool:
+    """True when a key of ``obj_keys`` matches no member-level terminal of the object's future from
+    the parser threads ``th`` (None: unknown, never dead)."""
+    return _dead_keys(r, th, base, obj_keys, colon, prevs, after_head, first_only=True) != 0
+
+
+def _dead_keys(
+    r: _Reach,
+    th: Any,
+    base: int,
+    obj_keys: list[str],
+    colon: str,
+    prevs: set[int],
+    after_head: bool = False,
+    first_only: bool = False,
+) -> int:
+    """Bitset over ``obj_keys`` of the keys that match no member-level terminal of the object's
+    future from the parser threads ``th`` (0 when unknown); ``first_only`` stops at the first."""
     if th is None:
-        return False
-    fut = r.future(th, base)
+        return 0
+    fut = r.future(th, base, after_head)
     if fut is None:
-        return False
-    for k in obj_keys:
+        return 0
+    dead = 0
+    for i, k in enumerate(obj_keys):
         head = (json.dumps(k, ensure_ascii=False) + colon).encode()
         if not any(r.head_bits(head, p) & fut for p in prevs):
-            return True
-    return False
+            dead |= 1 << i
+            if first_only:
+                break
+    return dead
+
+
+def _dead_after_head(m: Any, rest: list[str], base: int | None, sep: str, colon: str) -> bool:
+    """True when, right after a member's key head (``m``, before its value), some key of ``rest``
+    (which must all come after this member) can no longer be placed: the member's value cannot
+    change that, so the branch fails without reading it."""
+    return dead_after_head(m, rest, base, sep, colon, first_only=True) != 0
+
+
+def dead_after_head(m: Any, keys: list[str], base: int | None, sep: str, colon: str, first_only: bool = False) -> int:
+    """Bitset over ``keys`` of those that cannot be placed after the member whose key head ``m`` has
+    just read (see :func:`_dead_after_head`); 0 when unknown (no grammar state, a lexeme open)."""
+    if base is None or not keys:
+        return 0
+    r = _reach_for(m)
+    if r is None:
+        return 0
+    return _dead_keys(r, _settled(m), base, keys, colon, {sep.encode()[-1]}, True, first_only)
 
 
 def feed_value(m: Any, value: Any, style: Any, depth: int, steps: list[int]) -> Iterator[tuple[Any, str]]:
@@ -545,6 +620,8 @@ def _feed_members_uncached(
         if not m2.accept_text(head):
             continue
         rest = [r for r in remaining if r != k]
+        if _dead_after_head(m2, rest, base, _punct(style, ",", depth), _punct(style, ":", depth)):
+            continue
         for m3, vtext in islice(_distinct(feed_value(m2, obj[k], style, depth + 1, steps)), ALTS[0]):
             for m4, rtext in _feed_members(m3, obj, rest, False, style, depth, steps, base):
                 yield m4, head + vtext + rtext

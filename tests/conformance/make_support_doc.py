@@ -196,6 +196,26 @@ def write(results: dict[str, dict[str, Any]]) -> None:
             "Every schema of the dev splits (the full tier, `baseline_full.json`): see",
             f"[{DOC_FULL.name}]({DOC_FULL.name}).",
         ]
+    lines += [
+        "",
+        "## Limits and fallbacks",
+        "",
+        "Schemas stop at the documented limits of `structgen.Limits` with `LimitExceeded` naming the limit.",
+        "Before that, three fallbacks keep a schema compiling exactly, with part of it checked on completed",
+        "values instead of masked by the grammar (`explain` names the reason):",
+        "",
+        "- a string whose exact regex (pattern, format and length together) exceeds `max_dfa_states` or",
+        "  `max_nfa_states` takes any string there, its keywords checked on the completed string;",
+        "- when the lexer of all terminals together (their product) exceeds `max_dfa_states`, the schema is",
+        "  lowered again with every pattern/format/length string checked that way (many unanchored patterns",
+        "  side by side, e.g. one per `anyOf` branch, are the usual cause);",
+        "- when rewriting overlapping `oneOf` branches into \"this branch and not the others\" exceeds",
+        "  `max_grammar_rules`, the schema is lowered again with those `oneOf`s as unions whose",
+        "  exclusivity is checked on the completed value.",
+        "",
+        "The cost is guidance, not correctness: the mask there is a superset, and a value that fails its",
+        "check is rejected at the token that completes it, so decoding backtracks.",
+    ]
     lines += ["", "## Refusals", "", "| error | keyword or limit | cases |", "|---|---|---:|"]
     for what, n in refusals.most_common():
         err, _, kw = what.partition(":")
@@ -233,7 +253,9 @@ def write_full(results: dict[str, dict[str, Any]]) -> None:
         "`tests/conformance/baseline_full.json`; do not edit by hand. Same pass rule as the default tier",
         "([json-schema.md](json-schema.md)); invalid instances are searched with a budget of",
         f"{harness.FULL_INVALID_STEPS:,} key-order steps; when that runs out, a proof that no key order is",
-        f"accepted is tried (`decide.py`, {harness.DECIDE_STEPS:,} matcher steps). *undecided* counts invalid",
+        f"accepted is tried (`decide.py`, {harness.DECIDE_STEPS:,} matcher steps). Instances left undecided",
+        "are re-run with larger budgets (`run_conformance.py --full --undecided --search-steps 20000",
+        "--decide-steps 200000 --workers 2 --update`), which replaces their entries. *undecided* counts invalid",
         "instances with neither a finished search nor a proof: no key order tried was accepted, but not",
         "every order was excluded (they are not counted as accepted; a full cross-check is open work).",
         "",

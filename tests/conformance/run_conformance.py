@@ -35,6 +35,9 @@ def main() -> int:
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--cases", default="", help="comma-separated case ids: run only these")
     ap.add_argument("--undecided", action="store_true", help="run only the baseline's cases with undecided instances")
+    ap.add_argument(
+        "--search-steps", type=int, default=0, help="key-order search budget per invalid instance (0: the tier's)"
+    )
     ap.add_argument("--decide-steps", type=int, default=0, help="matcher steps of each rejection proof (0: default)")
     ap.add_argument("--workers", type=int, default=1, help="forked worker processes for --cases/--undecided")
     ap.add_argument(
@@ -118,6 +121,8 @@ def run_selected(args: argparse.Namespace, path: Path) -> int:
         harness.MAX_INVALID_STEPS = harness.FULL_INVALID_STEPS
     if args.decide_steps:
         harness.DECIDE_STEPS = args.decide_steps
+    if args.search_steps:
+        harness.MAX_INVALID_STEPS = args.search_steps
     results: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
     for cid, res in harness.run_jobs(selected_cases(ids), vocab, tok, 1, args.workers):

@@ -92,6 +92,28 @@ def test_undeclared_key_under_closed_object_is_decided(bytes_vocab):
     assert not ok and not undecided
 
 
+def test_costly_member_placed_too_early_is_cut_at_its_head(bytes_vocab):
+    # 'a' holds the bad value; orders that place 'big' (an any-order object of 12 keys: thousands of
+    # readings) before 'a' are cut right after big's head, since 'a' can no longer follow it
+    schema = {
+        "type": "object",
+        "properties": {
+            "a": {"type": "integer"},
+            "b": {"type": "integer"},
+            "big": {"type": "object", "additionalProperties": {"type": "integer"}},
+        },
+    }
+    value = {"a": "bad", "b": 1, "big": {f"x{i}": i for i in range(12)}}
+    harness.DECIDE[0] = False  # the search alone decides it (the proof could otherwise cover for it)
+    try:
+        ok, _, undecided = _check(bytes_vocab, schema, value, budget=2_000)
+    finally:
+        harness.DECIDE[0] = True
+    assert not ok and not undecided
+    value["a"] = 0
+    assert _check(bytes_vocab, schema, value, budget=2_000)[0]
+
+
 def test_key_unacceptable_now_but_later_is_not_pruned(bytes_vocab):
     # 'b' and 'c' cannot come first ('a' is required and declared first) but are placeable after it
     schema = {
@@ -123,7 +145,9 @@ def test_pruned_search_agrees_with_the_plain_search(bytes_vocab, seed):
 
     rnd = random.Random(seed)
     keys = list("abcdef")
-    props = {k: {"type": rnd.choice(["integer", "string"])} for k in keys}
+    props: dict = {k: {"type": rnd.choice(["integer", "string"])} for k in keys}
+    # a nested object member: the after-head prune cuts branches before reading its value
+    props["n"] = {"type": "object", "properties": {"x": {"type": "integer"}, "y": {"type": "integer"}}}
     schema = {
         "type": "object",
         "properties": props,
@@ -132,8 +156,10 @@ def test_pruned_search_agrees_with_the_plain_search(bytes_vocab, seed):
     }
     c = structgen.compile(bytes_vocab, json_schema=schema, cache=False)
     for _ in range(25):
-        ks = rnd.sample([*keys, "z"], rnd.randint(1, 7))
+        ks = rnd.sample([*keys, "n", "z"], rnd.randint(1, 8))
         value = {k: rnd.choice([1, "s"]) for k in ks}
+        if "n" in value:
+            value["n"] = {"y": rnd.choice([1, "s"]), "x": 2}
         got = []
         for flag in (True, False):
             harness.PRUNE[0] = harness.MERGE[0] = flag

@@ -61,6 +61,20 @@ class ExplainReport:
         return "\n".join(lines)
 
 
+def _as_compiled(low: Any, schema: Any, opts: dict[str, Any], limits: Any) -> Any:
+    """The lowering ``compile`` ends up with: when the automaton layer is loaded and the lexer of all
+    terminals would exceed ``Limits.max_dfa_states``, the retry with strings checked on completion."""
+    from structgen.errors import LimitExceeded
+    from structgen.frontends.json_schema import regexes as rx
+    from structgen.frontends.json_schema.lowering import relower_for_lexer
+
+    try:
+        rx.check_lexer_fits(low.grammar, limits)
+    except LimitExceeded as err:
+        return relower_for_lexer(err, low, schema, opts, limits)
+    return low
+
+
 def explain(schema: Any, **options: Any) -> ExplainReport:
     """Report how each keyword of ``schema`` (a dict, or a pydantic type) is enforced.
 
@@ -69,7 +83,7 @@ def explain(schema: Any, **options: Any) -> ExplainReport:
     continues past them to report everything).
     """
     from structgen.errors import CompileError
-    from structgen.frontends.json_schema.lowering import Lowerer
+    from structgen.frontends.json_schema.lowering import lower_schema
     from structgen.frontends.json_schema.pydantic_source import schema_from_any
 
     lenient = bool(options.get("lenient", False))
@@ -77,7 +91,8 @@ def explain(schema: Any, **options: Any) -> ExplainReport:
     report = ExplainReport()
     try:
         opts = {k: v for k, v in options.items() if k != "limits"}
-        low = Lowerer(schema, dict(opts, lenient=True, _explain=True), options.get("limits")).lower_root()
+        low = lower_schema(schema, dict(opts, lenient=True, _explain=True), options.get("limits"))
+        low = _as_compiled(low, schema, dict(opts, lenient=True, _explain=True), options.get("limits"))
     except CompileError as err:
         report.error = f"{type(err).__name__}: {err}"
         return report

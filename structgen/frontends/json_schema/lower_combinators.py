@@ -18,6 +18,11 @@ from structgen.frontends.json_schema.lower_core import (
 )
 from structgen.ir.grammar import Sym
 
+# why a oneOf is checked on completed values in the retry of a lowering that hit max_grammar_rules
+ONEOF_TOO_LARGE = (
+    "the rewrite of overlapping oneOf branches would exceed Limits.max_grammar_rules: the grammar takes their union"
+)
+
 
 class CombinatorLowering(LowererCore):
     """Lowering of the applicators (anyOf, oneOf, if, dependencies) and of ``not``."""
@@ -92,7 +97,11 @@ class CombinatorLowering(LowererCore):
         if ok:
             self.note(f.pointer, "oneOf", "union; exclusivity proven (branches are disjoint)")
             return branches
+        if self.oneof_union:  # the retry after the rewrites below made the grammar too large
+            self.relax(f, "oneOf", ONEOF_TOO_LARGE)
+            return branches
         # exact rewrite: B_i and not B_j for j != i, when every negation is expressible
+        self.oneof_rewrites += 1
         out = []
         try:
             for i, b in enumerate(branches):

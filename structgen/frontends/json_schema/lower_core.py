@@ -288,6 +288,13 @@ class LowererCore:
         self.style = Style.of(self.options)
         self.lenient = bool(self.options.get("lenient", False))
         self.explaining = bool(self.options.get("_explain", False))
+        # internal: every pattern/format/length string is checked on its completed value instead of being
+        # a grammar regex (the retry when the lexer of all string regexes together is too large)
+        self.checked_strings = bool(self.options.get("_checked_strings", False))
+        # internal: overlapping oneOf branches are a union checked on completion, not rewritten into
+        # (branch and not the others) (the retry when those rewrites exceed max_grammar_rules)
+        self.oneof_union = bool(self.options.get("_oneof_union", False))
+        self.oneof_rewrites = 0  # oneOfs rewritten so far (a retry with unions only helps if any)
         self.order = self.options.get("property_order", "schema")
         if self.order not in ("schema", "any"):
             raise ValueError(f"property_order must be 'schema' or 'any', got {self.order!r}")

@@ -13,11 +13,16 @@ from structgen.frontends.json_schema.lower_core import (
 )
 from structgen.ir.grammar import Sym
 
+LEXER_TOO_LARGE = "the lexer of all string regexes together would exceed Limits.max_dfa_states"
+
 
 class StringLowering(LowererCore):
     """Lowering of string keywords: pattern, format, minLength/maxLength, excluded values."""
 
     def _string(self, flat: list[Frag], excluded: list[str]) -> list[tuple[Sym, ...]]:
+        if self.checked_strings and any(self._regex_keyword(f) for f in flat):
+            any_string = self._checked_string(flat, LEXER_TOO_LARGE)
+            return [(self.term(rx.quoted_terminal_regex(any_string, ""), False),)]
         try:
             body = self.string_body(flat, excluded)
             if body is not None:
@@ -25,15 +30,21 @@ class StringLowering(LowererCore):
         except LimitExceeded as e:
             if e.limit not in ("max_dfa_states", "max_nfa_states"):
                 raise
-            body = self._checked_string(flat, e.limit)
+            body = self._checked_string(flat, f"the exact string regex exceeds Limits.{e.limit}")
         if body is None:
             return []
         return [(self.term(rx.quoted_terminal_regex(body, ""), False),)]
 
-    def _checked_string(self, flat: list[Frag], limit: str) -> str:
+    def _regex_keyword(self, f: Frag) -> bool:
+        """Whether ``f`` constrains strings by a pattern, an enforced format or a length (a regex
+        terminal of its own, which the lexer runs alongside every other one)."""
+        if f.has("format") and self.enforce_formats and f.schema["format"] in FORMATS:
+            return True
+        return f.has("pattern") or f.has("minLength") or f.has("maxLength")
+
+    def _checked_string(self, flat: list[Frag], why: str) -> str:
         """The body of any JSON string, every string keyword of ``flat`` relaxed (checked on the
-        completed string): the fallback when the exact string regex exceeds ``Limits.<limit>``."""
-        why = f"the exact string regex exceeds Limits.{limit}"
+        completed string, ``why`` says why): the fallback when the exact regex is too large."""
         for f in flat:
             for kw in ("pattern", "minLength", "maxLength") + (("format",) if self.enforce_formats else ()):
                 if f.has(kw):

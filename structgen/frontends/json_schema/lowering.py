@@ -40,6 +40,7 @@ from structgen.errors import LimitExceeded, UnsatisfiableSchema
 from structgen.frontends.json_schema import regexes as rx
 from structgen.frontends.json_schema.check_plan import CheckSource
 from structgen.frontends.json_schema.lower_arrays import ArrayLowering
+from structgen.frontends.json_schema.lower_combinators import ONEOF_TOO_LARGE
 from structgen.frontends.json_schema.lower_core import (
     ALL_TYPES,
     ANNOTATIONS,
@@ -54,6 +55,7 @@ from structgen.frontends.json_schema.lower_core import (
 )
 from structgen.frontends.json_schema.lower_numbers import NumberLowering
 from structgen.frontends.json_schema.lower_objects import ObjectLowering
+from structgen.frontends.json_schema.lower_strings import LEXER_TOO_LARGE
 from structgen.ir.grammar import Grammar, Rule, Sym, Terminal
 from structgen.limits import Limits
 
@@ -321,5 +323,39 @@ class Lowerer(ObjectLowering, ArrayLowering, NumberLowering):
 
 
 def lower_schema(schema: Any, options: dict[str, Any] | None = None, limits: Limits | None = None) -> Lowered:
-    """Lower a JSON Schema (dict or bool) to a grammar; raises SchemaError / LimitExceeded."""
-    return Lowerer(schema, options, limits).lower_root()
+    """Lower a JSON Schema (dict or bool) to a grammar; raises SchemaError / LimitExceeded.
+
+    A lowering that exceeds ``Limits.max_grammar_rules`` is retried once with overlapping ``oneOf``
+    branches taken as a union whose exclusivity is checked on the completed value (the exact
+    rewrite into "this branch and not the others" is what multiplies rules); when the retry checks
+    no oneOf, or exceeds the limit too, the first error is raised."""
+    opts = dict(options or {})
+    first = Lowerer(schema, opts, limits)
+    try:
+        return first.lower_root()
+    except LimitExceeded as err:
+        if err.limit != "max_grammar_rules" or opts.get("_oneof_union") or not first.oneof_rewrites:
+            raise
+        try:
+            retry = Lowerer(schema, dict(opts, _oneof_union=True), limits).lower_root()
+        except LimitExceeded:
+            raise err from None
+        if not any(r["how"].endswith(f"({ONEOF_TOO_LARGE})") for r in retry.report):
+            raise err from None
+        return retry
+
+
+def relower_for_lexer(
+    err: LimitExceeded, lowered: Lowered, schema: Any, options: dict[str, Any] | None, limits: Limits | None
+) -> Lowered:
+    """The lowering to retry with when ``lowered``'s lexer (the product of all its terminals) exceeded
+    ``Limits.max_dfa_states``: every pattern/format/length string becomes any string checked on its completed
+    value, which takes those regexes out of the lexer. Raises ``err`` itself when it is another limit
+    or the retry would relax nothing (no such strings, or ``lowered`` was this retry already)."""
+    opts = dict(options or {})
+    if err.limit != "max_dfa_states" or "lexer" not in err.what or opts.get("_checked_strings"):
+        raise err
+    retry = lower_schema(schema, dict(opts, _checked_strings=True), limits)
+    if not any(r["how"].endswith(f"({LEXER_TOO_LARGE})") for r in retry.report):
+        raise err
+    return retry

@@ -862,6 +862,21 @@ def register_terminal_check(check: Callable[[str, Limits], object]) -> None:
     _TERMINAL_CHECK[:] = [check]
 
 
+_LEXER_CHECK: list[Callable[[Any, Limits | None], object]] = []
+
+
+def register_lexer_check(check: Callable[[Any, Limits | None], object]) -> None:
+    """Install the construction of a grammar's whole lexer behind :func:`check_lexer_fits`."""
+    _LEXER_CHECK[:] = [check]
+
+
+def check_lexer_fits(grammar: Any, limits: Limits | None) -> None:
+    """Build ``grammar``'s lexer as ``compile`` does (``LimitExceeded`` when it is too large), so
+    ``explain`` can report the fallback ``compile`` takes; nothing when no compile layer is loaded."""
+    if _LEXER_CHECK:
+        _LEXER_CHECK[0](grammar, limits)
+
+
 def check_terminal_fits(regex: str, limits: Limits) -> None:
     """Build the lexer DFA of the terminal ``regex`` now (it is cached, so the lexer reuses it), so
     that a limit it exceeds raises ``LimitExceeded`` during lowering, where the lowering can still

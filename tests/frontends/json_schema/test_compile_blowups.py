@@ -13,8 +13,10 @@ import jsonschema
 import pytest
 
 import structgen
+from structgen.compile.grammar_compiler import compile_grammar_engine
 from structgen.errors import LimitExceeded
 from structgen.frontends.json_schema.formatting import dumps
+from structgen.frontends.json_schema.lowering import lower_schema
 from structgen.limits import Limits
 
 BENCH = Path("/work/shared/data/jsonschemabench")
@@ -78,14 +80,38 @@ def test_deep_ref_chain_raises_the_depth_limit_not_recursion_error(byte_vocab):
     assert dt < 10.0, f"took {dt:.1f} s"
 
 
-def test_exponential_oneof_rewrite_hits_the_rule_limit_early(byte_vocab):
+def test_exponential_oneof_rewrite_falls_back_to_a_checked_union(byte_vocab):
     # oneOf branches that are not disjoint (every branch accepts {}) are rewritten exactly as
-    # "B_i and not B_j": each negation is a union of cases, so the grammar grows like 3^(n-1)
+    # "B_i and not B_j": each negation is a union of cases, so the grammar grows like 3^(n-1). Past
+    # Limits.max_grammar_rules the lowering is retried with the branches' union in the grammar and
+    # the exclusivity checked on the completed value: exact, and compiled in seconds
     props = ("country", "state", "code")
     branches = [{"properties": {p: {"enum": [f"{p}{i}"]} for p in props}} for i in range(10)]
     schema = {"type": "object", "oneOf": branches}
     limits = Limits(max_grammar_rules=5_000)
     got, dt = _timed_compile(byte_vocab, schema, limits)
+    assert not isinstance(got, LimitExceeded), got
+    assert dt < 10.0, f"took {dt:.1f} s"
+    v = jsonschema.Draft202012Validator(schema)
+    samples = [
+        {},
+        {"country": "country3"},
+        {"country": "country3", "state": "state3"},
+        {"country": "country1", "state": "state2"},
+    ]
+    samples += [{"country": "country9", "state": "state9", "code": "code9"}, {"code": "code0", "other": 1}]
+    for inst in samples:
+        assert _accepts(got, json.dumps(inst)) is v.is_valid(inst), inst
+    hows = {(e["pointer"], e["keyword"]): e["how"] for e in structgen.explain(schema, limits=limits).entries}
+    assert "max_grammar_rules" in hows[("#", "oneOf")] and "check" in hows[("#", "oneOf")]
+
+
+def test_rule_blowup_without_a_oneof_still_raises_the_limit(byte_vocab):
+    # many anyOf of overlapping object branches distributed into each other: no oneOf to relax, so
+    # the lowering stops at the documented limit
+    branches = [{"properties": {f"p{i}": {"enum": [i, i + 1]}}, "required": [f"p{i}"]} for i in range(12)]
+    schema = {"type": "object", "allOf": [{"anyOf": branches[k : k + 4]} for k in range(0, 12, 2)]}
+    got, dt = _timed_compile(byte_vocab, schema, Limits(max_grammar_rules=2_000))
     assert isinstance(got, LimitExceeded), got
     assert got.limit == "max_grammar_rules"
     assert dt < 10.0, f"took {dt:.1f} s"
@@ -167,3 +193,36 @@ def test_string_regex_over_the_dfa_limit_falls_back_to_a_check(byte_vocab) -> No
     hows = {(e["pointer"], e["keyword"]): e["how"] for e in structgen.explain(schema, limits=limits).entries}
     assert "max_dfa_states" in hows[("#/properties/s", "pattern")]
     assert "max_dfa_states" in hows[("#/properties/s", "maxLength")]
+
+
+def test_lexer_over_the_dfa_limit_retries_with_strings_checked(byte_vocab) -> None:
+    """Unanchored patterns that each fit but whose lexer product exceeds Limits.max_dfa_states
+    (Github_trivial/o35155's shape: one pattern per anyOf branch) compile with those strings checked on
+    completion; the matcher agrees with jsonschema on both sides, and explain reports what compile did.
+    A lexer that is too large for another reason still raises the named limit."""
+    ids = {"A": "AB-\\d{4}", "B": "(\\w+\\.)+\\d+", "C": "\\d{4}-\\d{3}[0-9X]", "D": "CD-\\d+", "E": "(\\w|-){6}"}
+    schema = {
+        "anyOf": [
+            {"properties": {"type": {"const": k}, "value": {"type": "string", "pattern": p}}} for k, p in ids.items()
+        ],
+        "required": ["type", "value"],
+    }
+    limits = Limits(max_dfa_states=400)
+    with pytest.raises(LimitExceeded) as exc:  # each pattern fits alone: the lexer of all of them does not
+        compile_grammar_engine(lower_schema(schema, {}, limits).grammar, byte_vocab, limits)
+    assert exc.value.limit == "max_dfa_states" and "lexer for terminals" in str(exc.value)
+    compiled = structgen.compile(byte_vocab, json_schema=schema, limits=limits, cache=False)
+    v = jsonschema.Draft202012Validator(schema)
+    cases = [("A", "AB-1234"), ("A", "xAB-1234y"), ("A", "AB-12"), ("B", "a.b.7"), ("B", "ab7"), ("C", "1234-567X")]
+    cases += [("C", "1234-56"), ("D", "CD-"), ("D", "zCD-9"), ("E", "ab-cd_"), ("E", "ab cd"), ("Z", "AB-1234")]
+    for k, s in cases:
+        inst = {"type": k, "value": s}
+        m = compiled.matcher()
+        assert (m.accept_text(json.dumps(inst)) and m.is_accepting()) is v.is_valid(inst), inst
+    hows = {(e["pointer"], e["keyword"]): e["how"] for e in structgen.explain(schema, limits=limits).entries}
+    for i in range(len(ids)):
+        assert "lexer of all string regexes" in hows[(f"#/anyOf/{i}/properties/value", "pattern")]
+    assert {c["pointer"] for c in compiled.info["value_checks"]} >= {f"#/anyOf/{i}/properties/value" for i in range(5)}
+    big_enum = {"enum": [f"k{i}" * 40 for i in range(20)]}  # literals only: the retry has nothing to relax
+    with pytest.raises(LimitExceeded, match="max_dfa_states"):
+        structgen.compile(byte_vocab, json_schema=big_enum, limits=Limits(max_dfa_states=50), cache=False)
