@@ -337,20 +337,19 @@ def _base(m: Any) -> int | None:
 def _committed(m: Any) -> list[Any] | None:
     """The threads of ``m`` with their open lexeme read as each terminal it can end as (the parser
     states right after the ``{`` just fed); None when the lexeme may run on into the members."""
-    return _commit_threads(m, settled=False)
+    th, r = _threads(m), _reach_for(m)
+    return None if th is None or r is None else _commit(th, r, settled=False)
 
 
 def _settled(m: Any) -> list[Any] | None:
     """The threads of ``m`` with their open lexeme committed, when no byte can extend it (right after
     a key head ``"k": ``, say); None when a lexeme may go on or ``m`` is no grammar state."""
-    return _commit_threads(m, settled=True)
+    th, r = _threads(m), _reach_for(m)
+    return None if th is None or r is None else _commit(th, r, settled=True)
 
 
-def _commit_threads(m: Any, settled: bool) -> list[Any] | None:
-    th = _threads(m)
-    r = _reach_for(m)
-    if th is None or r is None:
-        return None
+def _commit(th: Any, r: _Reach, settled: bool) -> list[Any] | None:
+    """``th`` with each open lexeme read as the terminals it can end as (see the two callers)."""
     out = []
     for e, q in th:
         if settled and q == r.nolex:
@@ -494,30 +493,70 @@ _SET_SIG: dict[int, int] = {}  # EarleySet.id -> its canonical int
 
 def _set_sig(e: Any) -> int:
     """Canonical int of an Earley set: equal for sets with the same items whose origins are, recursively,
-    equal sets (so the same future), whatever history built them."""
+    equal sets (so the same future), whatever history built them.
+
+    A *tail* item ``A -> α . B`` (``B`` last) with an origin in an older set only passes ``B``'s
+    completion on: it completes ``A`` at its origin, and so on up. It is keyed by where that cascade
+    ends (the items that then wait on something else, or acceptance), as Leo's right-recursion items
+    are, so a right-recursive list (``members -> member "," members``) gives equal sets after any
+    number of elements instead of ones that differ by the length of their origin chain."""
     hit = _SET_SIG.get(e.id)
     if hit is not None:
         return hit
-    todo = [e]
-    while todo:  # post-order over the origin graph (origins are always older sets: no cycles)
-        x = todo[-1]
-        if x.id in _SET_SIG:
-            todo.pop()
-            continue
-        pending = [o for items in x.waiting.values() for _rd, o in items if o is not None and o.id not in _SET_SIG]
-        if pending:
-            todo.extend(pending)
-            continue
-        todo.pop()
-        sig = frozenset((rd, -1 if o is None else _SET_SIG[o.id]) for its in x.waiting.values() for rd, o in its)
-        _SET_SIG[x.id] = _CANON.setdefault((x.complete, sig), len(_CANON))
-    return _SET_SIG[e.id]
+    t = e.tables
+    nsym = t.next_sym
+    items = []
+    for sym, its in e.waiting.items():
+        for rd, o in its:
+            if o is not None and nsym[rd + 1] < 0:
+                items.append(("tail", sym, _cascade(rd + 1, o)))
+            else:
+                items.append((rd, -1 if o is None else _set_sig(o)))
+    sig = _CANON.setdefault((e.complete, frozenset(items)), len(_CANON))
+    _SET_SIG[e.id] = sig
+    return sig
 
 
-def _grammar_key(st: Any) -> Any:
-    if isinstance(st, tuple) and all(isinstance(t, tuple) and len(t) == 2 and hasattr(t[0], "waiting") for t in st):
-        return frozenset((q, _set_sig(e)) for e, q in st)
-    return None
+_CASCADE: dict[tuple[int, int], frozenset[Any]] = {}  # (rule end, origin set id) -> cascade (per instance)
+
+
+def _cascade(end: int, o: Any) -> frozenset[Any]:
+    """What completing the rule that ends at ``end`` with origin ``o`` leads to: the items of older sets
+    that are advanced and then wait on a symbol (keyed by their origin's signature), or acceptance."""
+    hit = _CASCADE.get((end, o.id))
+    if hit is not None:
+        return hit
+    t = o.tables
+    nsym = t.next_sym
+    out: set[Any] = set()
+    if end == t.accept_rd:
+        out.add("accept")
+    else:
+        for rd2, o2 in o.waiting.get(t.lhs[end], ()):
+            origin = o if o2 is None else o2
+            if nsym[rd2 + 1] < 0:
+                out |= _cascade(rd2 + 1, origin)
+            else:
+                out.add((rd2 + 1, _set_sig(origin)))
+    got = frozenset(out)
+    _CASCADE[(end, o.id)] = got
+    return got
+
+
+def _grammar_key(st: Any, r: _Reach | None = None) -> Any:
+    """Structural key of a grammar state (its threads). A lexeme that no byte can extend (``]`` after
+    a right-recursive item list, say) is keyed as committed: the engine must end it as the terminals
+    it accepts before the next byte or at the end, so the state's future is that of the threads
+    after them, and the Earley sets inside the finished value (which differ with its length) drop out."""
+    if not (
+        isinstance(st, tuple) and all(isinstance(t, tuple) and len(t) == 2 and hasattr(t[0], "waiting") for t in st)
+    ):
+        return None
+    if r is not None:
+        committed = _commit(st, r, settled=True)
+        if committed is not None:
+            st = tuple(committed)
+    return frozenset((q, _set_sig(e)) for e, q in st)
 
 
 def state_key(m: Any) -> Any:
@@ -527,7 +566,8 @@ def state_key(m: Any) -> Any:
     st = m.state
     if not MERGE[0]:
         return st
-    key = _grammar_key(st)
+    r = _reach_for(m)
+    key = _grammar_key(st, r)
     if key is not None:
         return key
     inner = getattr(st, "inner", None)
@@ -535,7 +575,7 @@ def state_key(m: Any) -> Any:
     if inner is not None and plan is not None and hasattr(st, "trk"):
         from checked_key import checked_key
 
-        ik = _grammar_key(inner)
+        ik = _grammar_key(inner, r)
         key = checked_key(st, m.engine, inner if ik is None else ("grammar", ik))
         if key is not None:  # None: the plan is tainted (a validator raised, or ran unwatched)
             return key
@@ -720,6 +760,7 @@ def _check_instance(
     # orders cannot then hide a different key choice around it), then the full backtracking search
     _CANON.clear()
     _SET_SIG.clear()
+    _CASCADE.clear()
     for alts, cap in ((1, min(GREEDY_STEPS, limit)), (None, limit)):
         FAILED.clear()
         ALTS[0] = alts

@@ -209,7 +209,7 @@ def write(results: dict[str, dict[str, Any]]) -> None:
         "- when the lexer of all terminals together (their product) exceeds `max_dfa_states`, the schema is",
         "  lowered again with every pattern/format/length string checked that way (many unanchored patterns",
         "  side by side, e.g. one per `anyOf` branch, are the usual cause);",
-        "- when rewriting overlapping `oneOf` branches into \"this branch and not the others\" exceeds",
+        '- when rewriting overlapping `oneOf` branches into "this branch and not the others" exceeds',
         "  `max_grammar_rules`, the schema is lowered again with those `oneOf`s as unions whose",
         "  exclusivity is checked on the completed value.",
         "",

@@ -183,6 +183,7 @@ def test_state_key_merges_equal_grammar_states(bytes_vocab):
     c = structgen.compile(bytes_vocab, json_schema=schema, cache=False)
     harness._CANON.clear()
     harness._SET_SIG.clear()
+    harness._CASCADE.clear()
 
     def after(text):
         m = c.matcher()
@@ -193,3 +194,39 @@ def test_state_key_merges_equal_grammar_states(bytes_vocab):
     assert ab.state != ba.state  # distinct objects (identity) ...
     assert harness.state_key(ab) == harness.state_key(ba)  # ... with the same future
     assert harness.state_key(ab) != harness.state_key(a)
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object", "patternProperties": {"^[a-z]+$": {"type": "array", "items": {"properties": {"x": {}}}}}},
+        {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "integer"}}},
+    ],
+)
+def test_state_key_merges_right_recursive_lists_of_any_length(bytes_vocab, schema):
+    # after a finished array (its "]" not yet committed by the engine) the Earley sets inside it differ
+    # with its length (right recursion chains the origins); keyed as committed, with tail items keyed
+    # by where their completion cascade ends, the states are equal, as their futures are; and the
+    # matcher agrees that they are interchangeable on every continuation tried
+    c = structgen.compile(bytes_vocab, json_schema=schema, cache=False)
+    harness._CANON.clear()
+    harness._SET_SIG.clear()
+    harness._CASCADE.clear()
+    item = '{"x": 1}' if "patternProperties" in schema else "1"
+    texts = [
+        '{"a": [' + item + "]",
+        '{"a": [' + item + ", " + item + "]",
+        '{"b": [], "a": [' + ", ".join([item] * 3) + "]",
+    ]
+    states = []
+    for text in texts:
+        m = c.matcher()
+        assert m.accept_text(text)
+        states.append(m)
+    assert len({harness.state_key(m) for m in states}) == 1
+    for tail in ["}", ', "c": []}', ", 5}", ', "A": []}', "]", ', "c": [' + item + "]}"]:
+        got = set()
+        for m in states:
+            m2 = m.fork()
+            got.add(bool(m2.accept_text(tail) and m2.is_accepting()))
+        assert len(got) == 1, tail
