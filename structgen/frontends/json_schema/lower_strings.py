@@ -13,6 +13,8 @@ from structgen.frontends.json_schema.lower_core import (
 )
 from structgen.ir.grammar import Sym
 
+# the largest length bound intersected with a pattern/format regex in the grammar (above: checked)
+LENGTH_BESIDE_PATTERN = 256
 LEXER_TOO_LARGE = "the lexer of all string regexes together would exceed Limits.max_dfa_states"
 
 
@@ -129,15 +131,35 @@ class StringLowering(LowererCore):
                     return None
                 main = rx.repeat("(?:" + char + ")", lo2, hi2)
             elif not fits:
-                looks.append("(?=" + rx.repeat("(?:" + rx.CANONICAL_CHAR + ")", min_len, max_len) + '")')
-                for kw in ("minLength", "maxLength"):
-                    if any(f.has(kw) for f in flat):
+                if width is not None and (
+                    (max_len is not None and width[0] > max_len) or (width[1] is not None and width[1] < min_len)
+                ):  # found here even when a large bound is then checked instead of intersected
+                    self.unsat(flat[0].pointer, f"pattern admits no string with length in [{min_len}, {max_len}]")
+                    return None
+                lo, hi = self._length_bounds_beside_pattern(flat, min_len, max_len)
+                if lo or hi is not None:
+                    looks.append("(?=" + rx.repeat("(?:" + rx.CANONICAL_CHAR + ")", lo, hi) + '")')
+                for kw, bound in (("minLength", lo), ("maxLength", hi)):
+                    if bound and any(f.has(kw) for f in flat):
                         self.note(min_ptr if kw == "minLength" else max_ptr, kw, "regex (intersected with the pattern)")
         body = "".join(looks) + ("(?:" + main + ")" if looks else main)
         if looks and rx.language_is_empty('"' + body + '"', self.limits):
             self.unsat(flat[0].pointer, "no string satisfies the pattern/format/length constraints together")
             return None
         return body
+
+    def _length_bounds_beside_pattern(self, flat: list[Frag], lo: int, hi: int | None) -> tuple[int, int | None]:
+        """The length bounds to intersect with a pattern/format regex. The intersection is a DFA of
+        (pattern states x length) states, built at byte level: a bound above ``LENGTH_BESIDE_PATTERN``
+        (``maxLength: 2000`` on a URL pattern: 32k states and seconds to build) is relaxed instead,
+        checked on the completed string, and the regex keeps the pattern and the other bound."""
+        cap = LENGTH_BESIDE_PATTERN
+        for kw, n in (("minLength", lo), ("maxLength", hi)):
+            if n is not None and n > cap:
+                for f in flat:
+                    if f.has(kw):
+                        self.relax(f, kw, f"{kw} {n} next to a pattern/format is above {cap} characters")
+        return (0 if lo > cap else lo), (None if hi is not None and hi > cap else hi)
 
     def _length_bounds_in_grammar(self, flat: list[Frag]) -> tuple[int, int | None]:
         """The (minLength, maxLength) the string regex enforces. A bound above ``Limits.max_repeat``

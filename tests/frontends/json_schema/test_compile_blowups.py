@@ -226,3 +226,27 @@ def test_lexer_over_the_dfa_limit_retries_with_strings_checked(byte_vocab) -> No
     big_enum = {"enum": [f"k{i}" * 40 for i in range(20)]}  # literals only: the retry has nothing to relax
     with pytest.raises(LimitExceeded, match="max_dfa_states"):
         structgen.compile(byte_vocab, json_schema=big_enum, limits=Limits(max_dfa_states=50), cache=False)
+
+
+def test_long_length_bound_beside_a_pattern_is_checked_not_intersected(byte_vocab) -> None:
+    """maxLength 2000 on a URL pattern (JsonSchemaStore winget-pkgs-locale) took seconds as a 32k-state
+    intersection DFA: above LENGTH_BESIDE_PATTERN the bound is checked on the completed string, the
+    pattern stays in the grammar; a pattern whose length range misses the bounds is still unsatisfiable."""
+    from structgen.errors import UnsatisfiableSchema
+    from structgen.frontends.json_schema.lower_strings import LENGTH_BESIDE_PATTERN
+
+    url = {"type": "string", "pattern": "^([Hh][Tt][Tt][Pp][Ss]?)://.+$", "maxLength": 2000}
+    schema = {"type": "object", "properties": {"u": url}}
+    t0 = time.perf_counter()
+    compiled = structgen.compile(byte_vocab, json_schema=schema, cache=False)
+    assert time.perf_counter() - t0 < 5.0
+    v = jsonschema.Draft202012Validator(schema)
+    for s in ["https://x", "ftp://x", "http://" + "a" * 1993, "http://" + "a" * 1994, "https:/x"]:
+        inst = {"u": s}
+        m = compiled.matcher()
+        assert (m.accept_text(json.dumps(inst)) and m.is_accepting()) is v.is_valid(inst), s[:12]
+    hows = {(e["pointer"], e["keyword"]): e["how"] for e in structgen.explain(schema).entries}
+    assert hows[("#/properties/u", "pattern")].startswith("regex")
+    assert f"above {LENGTH_BESIDE_PATTERN}" in hows[("#/properties/u", "maxLength")]
+    with pytest.raises(UnsatisfiableSchema):
+        structgen.compile(byte_vocab, json_schema={"type": "string", "pattern": "^(ab){150,200}$", "maxLength": 299})
